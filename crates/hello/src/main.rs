@@ -1,0 +1,5 @@
+//! The `hello` binary.
+
+fn main() -> std::process::ExitCode {
+    platform::run(hello::service())
+}

@@ -1,0 +1,525 @@
+//! Layered configuration: built-in defaults < TOML file (`--config`) < `<SVC>__SECTION__KEY`
+//! environment variables, loaded once at start into typed sections.
+//!
+//! Invariant: this is the only module that reads the process environment
+//! ([`Source::from_process`]); everything else receives a [`Settings`] value. Tests build a
+//! [`Source`] by hand, so they never set environment variables.
+//!
+//! Unknown keys are errors that name the key, at every level: each section denies unknown
+//! fields, and [`load`] checks the top-level section names itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded. Printed as one line by `check-config` (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file, a value or a key is wrong; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(error: config::ConfigError) -> Self {
+        ConfigError::Invalid(error.to_string())
+    }
+}
+
+/// Where configuration comes from: an optional TOML file and a set of environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The `--config FILE`, if given. It must exist.
+    pub file: Option<PathBuf>,
+    /// Environment variables; only those prefixed `<SVC>__` are read.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Source {
+    /// The process environment plus an optional file: what a binary uses. Called once, in `run`.
+    #[allow(clippy::disallowed_methods)] // The one place the environment is read.
+    pub fn from_process(file: Option<PathBuf>) -> Source {
+        Source {
+            file,
+            env: std::env::vars().collect(),
+        }
+    }
+
+    /// A source of explicit `<SVC>__SECTION__KEY` pairs, for tests.
+    ///
+    /// ```
+    /// let source = platform::config::Source::from_pairs([("HELLO__STORAGE__URL", "memory:")]);
+    /// assert_eq!(source.env.len(), 1);
+    /// ```
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Source {
+        Source {
+            file: None,
+            env: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// The platform's sections, shared by every service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The public API listener and its limits.
+    pub server: ServerSettings,
+    /// The admin listener (`/metrics`, `/readyz`, `/info`), never routed publicly.
+    pub admin: AdminSettings,
+    /// Where the service keeps its data.
+    pub storage: StorageSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// How the process stops.
+    pub shutdown: ShutdownSettings,
+    /// How dependency checks behind `/readyz` run.
+    pub health: HealthSettings,
+}
+
+/// `[server]`: the public API listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the public API. Default: `127.0.0.1:<service port>`.
+    pub listen: SocketAddr,
+    /// Longest time one request may take; past it the answer is a 503 problem. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body; above it the answer is a 413 problem. Default `64KiB`.
+    pub body_limit: ByteSize,
+    /// Requests in flight at once; beyond it requests are shed with 503 + `Retry-After`. Default 1024.
+    pub max_concurrency: usize,
+}
+
+/// `[admin]`: the admin listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address of the admin endpoints. Default: the API port + 1000 on 127.0.0.1.
+    pub listen: SocketAddr,
+}
+
+/// `[storage]`: the backend, chosen by the scheme of `url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `memory:`, `sqlite://PATH`, `postgres://…`, `mysql://…` or `redis://…`.
+    /// Default `sqlite://./data/<svc>.db`. Its password is redacted wherever it is printed.
+    pub url: SecretUrl,
+    /// Create or upgrade the schema when `serve` starts. Default `true`.
+    pub migrate: bool,
+    /// Largest number of pooled connections. Default 16.
+    pub max_connections: u32,
+    /// Longest wait for a connection, so a dead server fails fast. Default `2s`.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest time one storage operation may take. Default `3s`.
+    #[serde(with = "humantime_serde")]
+    pub operation_timeout: Duration,
+}
+
+/// `[telemetry]`: logs to stdout and optional OTLP traces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `pretty` or `json`. Default: `pretty` on a terminal, else `json`.
+    pub log_format: Option<LogFormat>,
+    /// A `RUST_LOG`-style filter. Default `info`.
+    pub log_level: String,
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces are exported when set.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[shutdown]`: the drain sequence after SIGTERM or SIGINT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Readiness fails but listeners keep accepting, so load balancers can stop routing. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Then the hard deadline for requests in flight. Default `25s`.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+}
+
+/// `[health]`: the background dependency checks behind `/readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How often each dependency is checked. Default `2s`.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// Longest a single check may take before it counts as failed. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub check_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::for_service("service", 8080)
+    }
+}
+
+impl Settings {
+    /// The built-in defaults of a service called `name` whose API listens on `api_port`.
+    pub fn for_service(name: &str, api_port: u16) -> Settings {
+        Settings {
+            server: ServerSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                ..ServerSettings::default()
+            },
+            admin: AdminSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], api_port.saturating_add(1000))),
+            },
+            storage: StorageSettings {
+                url: SecretUrl::new(format!("sqlite://./data/{name}.db")),
+                ..StorageSettings::default()
+            },
+            telemetry: TelemetrySettings::default(),
+            shutdown: ShutdownSettings::default(),
+            health: HealthSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout: Duration::from_secs(10),
+            body_limit: ByteSize::kib(64),
+            max_concurrency: 1024,
+        }
+    }
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            url: SecretUrl::new("memory:"),
+            migrate: true,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            log_format: None,
+            log_level: "info".to_owned(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        ShutdownSettings {
+            drain_delay: Duration::from_secs(5),
+            grace: Duration::from_secs(25),
+        }
+    }
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            check_interval: Duration::from_secs(2),
+            check_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A service with no sections of its own.
+///
+/// A service's own settings type is deserialised from the whole configuration, so its top level
+/// must not deny unknown fields (the platform's sections are there); its sections should.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NoServiceSettings {}
+
+/// What [`load`] returns: the platform's sections and the service's own.
+#[derive(Debug, Clone)]
+pub struct Loaded<S> {
+    /// The platform's sections.
+    pub platform: Settings,
+    /// The service's sections (`[messages]`, `[auth]`, …).
+    pub service: S,
+}
+
+/// Loads defaults < file < environment for service `name` and checks every key.
+///
+/// `S` holds the service's own sections; its field names are the extra top-level sections
+/// allowed. Values in the environment are strings; numbers and booleans are parsed from them.
+///
+/// ```
+/// use platform::config::{load, NoServiceSettings, Settings, Source};
+/// let defaults = Settings::for_service("hello", 8081);
+/// let source = Source::from_pairs([("HELLO__SERVER__MAX_CONCURRENCY", "8")]);
+/// let loaded = load::<NoServiceSettings>("hello", &defaults, &source).unwrap();
+/// assert_eq!(loaded.platform.server.max_concurrency, 8);
+///
+/// let bad = Source::from_pairs([("HELLO__SERVER__COLOUR", "blue")]);
+/// let error = load::<NoServiceSettings>("hello", &defaults, &bad).unwrap_err();
+/// assert!(error.to_string().contains("colour"));
+/// ```
+pub fn load<S>(name: &str, defaults: &Settings, source: &Source) -> Result<Loaded<S>, ConfigError>
+where
+    S: Serialize + DeserializeOwned + Default,
+{
+    let platform_defaults = config::Config::try_from(defaults)?;
+    let service_defaults = config::Config::try_from(&S::default())?;
+    let mut builder = config::Config::builder()
+        .add_source(platform_defaults)
+        .add_source(service_defaults);
+    if let Some(file) = &source.file {
+        if !file.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "configuration file {} does not exist",
+                file.display()
+            )));
+        }
+        builder =
+            builder.add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
+    }
+    let prefix = name.to_ascii_uppercase();
+    let env: config::Map<String, String> = source
+        .env
+        .iter()
+        .filter(|(key, _)| key.starts_with(&format!("{prefix}__")))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let environment = config::Environment::with_prefix(&prefix)
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(env));
+    let merged = builder.add_source(environment).build()?;
+
+    let mut known = section_names(defaults)?;
+    known.extend(section_names(&S::default())?);
+    let table = merged
+        .clone()
+        .try_deserialize::<BTreeMap<String, config::Value>>()?;
+    if let Some(unknown) = table.keys().find(|key| !known.contains(key)) {
+        return Err(ConfigError::Invalid(format!(
+            "unknown configuration section `{unknown}`; expected one of: {}",
+            known.join(", ")
+        )));
+    }
+    let platform: Settings = merged.clone().try_deserialize()?;
+    let service: S = merged.try_deserialize()?;
+    Ok(Loaded { platform, service })
+}
+
+fn section_names<T: Serialize>(value: &T) -> Result<Vec<String>, ConfigError> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => Ok(map.keys().cloned().collect()),
+        Ok(_) => Ok(Vec::new()),
+        Err(error) => Err(ConfigError::Invalid(error.to_string())),
+    }
+}
+
+/// Renders effective settings as TOML with secrets redacted, for `check-config`.
+pub fn render<S: Serialize>(loaded: &Loaded<S>) -> Result<String, ConfigError> {
+    let mut table = toml::Table::try_from(&loaded.platform)
+        .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    let service = toml::Table::try_from(&loaded.service)
+        .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    table.extend(service);
+    toml::to_string(&table).map_err(|error| ConfigError::Invalid(error.to_string()))
+}
+
+/// A URL that may carry a password. `Debug`, `Display` and `Serialize` replace the password with
+/// `***`; only [`SecretUrl::expose`] gives the real value, for the code that connects.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL with its password, for connecting. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `***`.
+    ///
+    /// ```
+    /// let url = platform::config::SecretUrl::new("postgres://app:hunter2@db/app");
+    /// assert_eq!(url.redacted(), "postgres://app:***@db/app");
+    /// ```
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                // Only fails for URLs that cannot have a password, which this one has.
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello_defaults() -> Settings {
+        Settings::for_service("hello", 8081)
+    }
+
+    fn load_pairs(pairs: &[(&str, &str)]) -> Result<Loaded<NoServiceSettings>, ConfigError> {
+        load(
+            "hello",
+            &hello_defaults(),
+            &Source::from_pairs(pairs.iter().copied()),
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_design_table() {
+        let loaded = load_pairs(&[]).unwrap();
+        let s = loaded.platform;
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(s.admin.listen.to_string(), "127.0.0.1:9081");
+        assert_eq!(s.server.request_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.body_limit, ByteSize::kib(64));
+        assert_eq!(s.server.max_concurrency, 1024);
+        assert_eq!(s.storage.url.expose(), "sqlite://./data/hello.db");
+        assert_eq!(s.shutdown.drain_delay, Duration::from_secs(5));
+        assert_eq!(s.shutdown.grace, Duration::from_secs(25));
+        assert_eq!(s.telemetry.log_level, "info");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_with_double_underscores() {
+        let loaded = load_pairs(&[
+            ("HELLO__STORAGE__URL", "memory:"),
+            ("HELLO__SERVER__REQUEST_TIMEOUT", "250ms"),
+            ("HELLO__SERVER__BODY_LIMIT", "1KiB"),
+            ("HELLO__STORAGE__MIGRATE", "false"),
+            ("OTHER__SERVER__MAX_CONCURRENCY", "1"),
+        ])
+        .unwrap();
+        let s = loaded.platform;
+        assert_eq!(s.storage.url.expose(), "memory:");
+        assert_eq!(s.server.request_timeout, Duration::from_millis(250));
+        assert_eq!(s.server.body_limit, ByteSize::kib(1));
+        assert!(!s.storage.migrate);
+        assert_eq!(
+            s.server.max_concurrency, 1024,
+            "another service's variables are ignored"
+        );
+    }
+
+    #[test]
+    fn file_sits_between_defaults_and_environment() {
+        let dir = std::env::temp_dir().join(format!("platform-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hello.toml");
+        std::fs::write(
+            &file,
+            "[server]\nmax_concurrency = 7\nrequest_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        let mut source = Source::from_pairs([("HELLO__SERVER__MAX_CONCURRENCY", "9")]);
+        source.file = Some(file);
+        let loaded = load::<NoServiceSettings>("hello", &hello_defaults(), &source).unwrap();
+        assert_eq!(loaded.platform.server.max_concurrency, 9);
+        assert_eq!(
+            loaded.platform.server.request_timeout,
+            Duration::from_secs(3)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_sections_are_errors_that_name_them() {
+        let error = load_pairs(&[("HELLO__SERVER__LISTN", "127.0.0.1:1")]).unwrap_err();
+        assert!(error.to_string().contains("listn"), "{error}");
+        let error = load_pairs(&[("HELLO__DATABASE__URL", "x")]).unwrap_err();
+        assert!(error.to_string().contains("`database`"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(load_pairs(&[("HELLO__SERVER__REQUEST_TIMEOUT", "soon")]).is_err());
+        assert!(load_pairs(&[("HELLO__SERVER__MAX_CONCURRENCY", "many")]).is_err());
+        assert!(load_pairs(&[("HELLO__SERVER__LISTEN", "nowhere")]).is_err());
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let mut source = Source::default();
+        source.file = Some(PathBuf::from("/nonexistent/hello.toml"));
+        let error = load::<NoServiceSettings>("hello", &hello_defaults(), &source).unwrap_err();
+        assert!(error.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn rendering_redacts_passwords() {
+        let loaded = load_pairs(&[(
+            "HELLO__STORAGE__URL",
+            "postgres://app:hunter2@127.0.0.1/app",
+        )])
+        .unwrap();
+        let text = render(&loaded).unwrap();
+        assert!(text.contains("postgres://app:***@127.0.0.1/app"), "{text}");
+        assert!(!text.contains("hunter2"));
+        assert!(!format!("{:?}", loaded.platform).contains("hunter2"));
+    }
+}

@@ -1,0 +1,149 @@
+//! `run(service)`: the command line every service binary shares.
+//!
+//! `serve` (the default), `check-config`, `migrate`; `--config FILE`, `--version`, `--help`.
+//! Exit codes: 0 on success and after a clean drain, 2 for an invalid configuration, 1 for any
+//! other start-up failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{self, Loaded, Source};
+use crate::server::{self, REVISION};
+use crate::service::{Service, StartError};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    /// TOML configuration file; environment variables `<SVC>__SECTION__KEY` override it.
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Load and validate the configuration, print the effective values with secrets redacted.
+    CheckConfig,
+    /// Apply schema migrations to the configured backend, then exit.
+    Migrate,
+}
+
+/// Parses the command line, loads the configuration and runs the chosen command.
+///
+/// A service's `main` is one line:
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     platform::run(platform::Service::new("demo", "0.1.0", 8089, |_| async { Ok(axum::Router::new()) }))
+/// }
+/// ```
+pub fn run<S>(service: Service<S>) -> ExitCode
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let version: &'static str =
+        Box::leak(format!("{} (revision {REVISION})", service.version()).into_boxed_str());
+    let matches = Cli::command()
+        .name(service.name())
+        .bin_name(service.name())
+        .version(version)
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let source = Source::from_process(cli.config);
+    let loaded = match config::load::<S>(service.name(), &service.default_settings(), &source) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{}: {error}", service.name());
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => match config::render(&loaded) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{}: {error}", service.name());
+                ExitCode::from(2)
+            }
+        },
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!(
+                        "{}: cannot start the async runtime: {error}",
+                        service.name()
+                    );
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(async {
+                match command {
+                    Command::Migrate => migrate(&service, loaded).await,
+                    _ => serve(&service, loaded).await,
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("{}: {error}", service.name());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn migrate<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<(), StartError>
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let _telemetry = crate::telemetry::init(
+        service.name(),
+        service.version(),
+        &loaded.platform.telemetry,
+    )?;
+    let backends = server::migrate(service, loaded).await?;
+    tracing::info!(?backends, "Migrations applied.");
+    Ok(())
+}
+
+async fn serve<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<(), StartError>
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let telemetry = crate::telemetry::init(
+        service.name(),
+        service.version(),
+        &loaded.platform.telemetry,
+    )?;
+    let shutdown = loaded.platform.shutdown.clone();
+    let running = server::start(service, loaded).await?;
+    tracing::info!(
+        service = service.name(),
+        version = service.version(),
+        revision = REVISION,
+        api = %running.api_addr(),
+        admin = %running.admin_addr(),
+        backends = ?running.info().backends,
+        "Serving."
+    );
+    crate::shutdown::signal().await;
+    running.shutdown(shutdown.drain_delay, shutdown.grace).await;
+    telemetry.flush();
+    tracing::info!("Stopped.");
+    Ok(())
+}

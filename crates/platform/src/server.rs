@@ -1,0 +1,191 @@
+//! Builds a service into two bound listeners (API and admin) and drains them on shutdown.
+//!
+//! Binding happens before serving, and the bound addresses are reported, so tests ask for port 0.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, Info};
+use crate::config::Loaded;
+use crate::health::Health;
+use crate::service::{Context, Service, StartError};
+
+/// The git revision this binary was built from.
+pub const REVISION: &str = env!("PLATFORM_GIT_REVISION");
+
+/// A service that is serving. Call [`RunningServer::shutdown`] to drain it.
+pub struct RunningServer {
+    api_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    health: Health,
+    info: Info,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Runs the service's build function with `migrate` forced on and returns once storage is ready.
+pub async fn migrate<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<Vec<String>, StartError>
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let (context, backends) = context(loaded, Health::default(), true);
+    let _routes = service.build(context).await?;
+    Ok(backends.lock().map(|b| b.clone()).unwrap_or_default())
+}
+
+fn context<S>(
+    loaded: Loaded<S>,
+    health: Health,
+    migrate: bool,
+) -> (Context<S>, Arc<Mutex<Vec<String>>>) {
+    let backends = Arc::new(Mutex::new(Vec::new()));
+    let context = Context {
+        settings: Arc::new(loaded.platform),
+        service_settings: Arc::new(loaded.service),
+        health,
+        backends: backends.clone(),
+        migrate,
+    };
+    (context, backends)
+}
+
+/// Builds the service, binds both listeners and starts serving.
+pub async fn start<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<RunningServer, StartError>
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let prometheus = crate::metrics::install();
+    crate::metrics::record_build_info(service.version(), REVISION);
+    let settings = loaded.platform.clone();
+    let health = Health::default();
+    let (context, backends) = context(loaded, health.clone(), false);
+    let mut routes = service.build(context).await?;
+    if let Some(openapi) = service.openapi() {
+        let document = Arc::new(openapi());
+        routes = routes.route(
+            "/openapi.json",
+            get(move || async move { axum::Json(document.as_ref().clone()) }),
+        );
+    }
+    let app = crate::http::stack(routes, &settings.server, health.clone());
+    let info = Info {
+        name: service.name(),
+        version: service.version(),
+        revision: REVISION,
+        backends: backends.lock().map(|b| b.clone()).unwrap_or_default(),
+    };
+    let admin = admin::router(health.clone(), prometheus.clone(), info.clone());
+
+    let api_listener = bind(settings.server.listen).await?;
+    let admin_listener = bind(settings.admin.listen).await?;
+    let api_addr = local_addr(&api_listener, settings.server.listen)?;
+    let admin_addr = local_addr(&admin_listener, settings.admin.listen)?;
+
+    health
+        .spawn_checks(
+            settings.health.check_interval,
+            settings.health.check_timeout,
+        )
+        .await;
+
+    let (stop, stopped) = watch::channel(false);
+    let serve =
+        |listener: TcpListener, router: axum::Router, mut stopped: watch::Receiver<bool>| {
+            tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+            })
+        };
+    let tasks = vec![
+        serve(api_listener, app, stopped.clone()),
+        serve(admin_listener, admin, stopped),
+    ];
+    // The exporter keeps histogram samples until upkeep folds them into buckets.
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            prometheus.run_upkeep();
+        }
+    });
+    Ok(RunningServer {
+        api_addr,
+        admin_addr,
+        health,
+        info,
+        stop,
+        tasks,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+impl RunningServer {
+    /// The bound API address (the real port when the configuration said 0).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// What `/info` reports.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// The drain sequence: readiness fails at once; listeners keep accepting for `drain_delay`
+    /// so load balancers stop routing; then they stop accepting and requests in flight get
+    /// until `grace`. Returns `false` when `grace` ran out with requests still in flight.
+    pub async fn shutdown(self, drain_delay: Duration, grace: Duration) -> bool {
+        self.health.begin_shutdown();
+        tracing::info!(?drain_delay, "Shutdown began; readiness now fails.");
+        tokio::time::sleep(drain_delay).await;
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(grace, futures::future::join_all(self.tasks)).await;
+        match drained {
+            Ok(results) => {
+                for result in results {
+                    if let Ok(Err(error)) = result {
+                        tracing::warn!(error = %error, "A listener ended with an error.");
+                    }
+                }
+                tracing::info!("All requests drained.");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "Grace period over; dropping requests still in flight."
+                );
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! What a service hands the platform: its name, version, API port and a function that builds
+//! its routes from a [`Context`] (settings, storage, health). Everything else — config, stack,
+//! admin, telemetry, shutdown — the platform does the same way for every service.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{ConfigError, NoServiceSettings, Settings};
+use crate::health::Health;
+use crate::storage::{self, KeyValue, StorageError};
+
+/// Why a service could not start. `run` prints it as one line and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid (exit code 2).
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    /// The storage backend could not be opened or migrated.
+    #[error("storage error: {0}")]
+    Storage(#[from] StorageError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from the configuration.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// Logging or tracing could not start.
+    #[error("telemetry error: {0}")]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// The service's own start-up code failed.
+    #[error("{0}")]
+    Service(String),
+}
+
+type BuildFn<S> =
+    Arc<dyn Fn(Context<S>) -> BoxFuture<'static, Result<Router, StartError>> + Send + Sync>;
+
+/// A service as the platform runs it.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// let service = platform::Service::new("demo", "0.1.0", 8089, |_context| async {
+///     Ok(Router::new().route("/demo", get(|| async { "hi" })))
+/// });
+/// assert_eq!(service.name(), "demo");
+/// ```
+pub struct Service<S = NoServiceSettings> {
+    name: &'static str,
+    version: &'static str,
+    api_port: u16,
+    build: BuildFn<S>,
+    openapi: Option<fn() -> utoipa::openapi::OpenApi>,
+}
+
+impl<S> Clone for Service<S> {
+    fn clone(&self) -> Self {
+        Service {
+            name: self.name,
+            version: self.version,
+            api_port: self.api_port,
+            build: self.build.clone(),
+            openapi: self.openapi,
+        }
+    }
+}
+
+impl<S> Service<S>
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    /// Declares service `name` at `version`, whose API listens on `api_port` by default (admin on
+    /// `api_port + 1000`), with `build` turning a [`Context`] into its routes.
+    pub fn new<F, Fut>(name: &'static str, version: &'static str, api_port: u16, build: F) -> Self
+    where
+        F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Router, StartError>> + Send + 'static,
+    {
+        Service {
+            name,
+            version,
+            api_port,
+            build: Arc::new(move |context| Box::pin(build(context))),
+            openapi: None,
+        }
+    }
+
+    /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port.
+    pub fn with_openapi(mut self, openapi: fn() -> utoipa::openapi::OpenApi) -> Self {
+        self.openapi = Some(openapi);
+        self
+    }
+
+    /// The service's name, which also prefixes its environment variables.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The service's version.
+    pub fn version(&self) -> &'static str {
+        self.version
+    }
+
+    /// The built-in defaults for this service (ports, SQLite path).
+    pub fn default_settings(&self) -> Settings {
+        Settings::for_service(self.name, self.api_port)
+    }
+
+    pub(crate) fn openapi(&self) -> Option<fn() -> utoipa::openapi::OpenApi> {
+        self.openapi
+    }
+
+    pub(crate) async fn build(&self, context: Context<S>) -> Result<Router, StartError> {
+        (self.build)(context).await
+    }
+}
+
+/// What a service's build function receives.
+pub struct Context<S = NoServiceSettings> {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) service_settings: Arc<S>,
+    pub(crate) health: Health,
+    pub(crate) backends: Arc<Mutex<Vec<String>>>,
+    pub(crate) migrate: bool,
+}
+
+impl<S> Context<S> {
+    /// The platform's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The service's own sections.
+    pub fn service_settings(&self) -> Arc<S> {
+        self.service_settings.clone()
+    }
+
+    /// The health registry, for services that check dependencies of their own.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or
+    /// when running `migrate`), and registers its health check.
+    pub async fn key_value(&self, namespace: &str) -> Result<Arc<dyn KeyValue>, StartError> {
+        let migrate = self.migrate || self.settings.storage.migrate;
+        let store = storage::open_key_value(&self.settings.storage, namespace, migrate).await?;
+        let backend = store.backend();
+        if let Ok(mut backends) = self.backends.lock() {
+            backends.push(backend.to_owned());
+        }
+        let checked = store.clone();
+        self.health.register(
+            backend,
+            "datastore",
+            Arc::new(move || {
+                let store = checked.clone();
+                Box::pin(async move { store.ping().await.map_err(|error| error.to_string()) })
+            }),
+        );
+        Ok(store)
+    }
+}

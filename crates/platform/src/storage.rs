@@ -1,0 +1,163 @@
+//! Storage shapes as traits, each backend written once behind them.
+//!
+//! - [`KeyValue`]: get, put, put-if-absent, delete and an ordered scan with a cursor
+//!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`.
+//!
+//! A service never names a backend type: it asks [`open_key_value`] for an
+//! `Arc<dyn KeyValue>` and the scheme of `storage.url` picks the backend, wrapped in
+//! [`instrumented::Instrumented`] so every operation is timed, bounded and counted.
+
+pub mod instrumented;
+pub mod memory;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
+pub mod sqlite;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod behaviour;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::config::StorageSettings;
+
+/// The one error type of the storage layer. Backends map their native errors into it in one
+/// function each, so callers decide on the kind, never on a driver's message.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The backend cannot be reached or did not answer in time. Temporary: the service answers
+    /// `503 Service Unavailable` with `Retry-After`, and recovers by itself when the backend returns.
+    #[error("storage backend is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The backend answered with an error that retrying will not fix. Maps to `500`.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] BoxError),
+    /// `storage.url` names no backend this build knows, or is malformed. A start-up error.
+    #[error("invalid storage url: {0}")]
+    InvalidUrl(String),
+}
+
+/// Boxed error source kept inside [`StorageError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StorageError {
+    /// Whether retrying later can succeed (the caller answers 503 rather than 500).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
+}
+
+/// One page of an ordered [`KeyValue::scan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    /// Entries in ascending byte order of their keys.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// The cursor for the next page: `Some` exactly when more entries follow.
+    pub next: Option<String>,
+}
+
+/// A key–value store: string keys, byte values, keys ordered by their bytes.
+///
+/// Every method is one round trip (or one transaction) to the backend; none retries by itself.
+#[async_trait]
+pub trait KeyValue: Send + Sync + 'static {
+    /// The value stored under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Stores `value` under `key`, replacing any previous value.
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+    /// Stores `value` only when `key` is absent. Returns `true` when it stored it.
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError>;
+    /// Removes `key`. Returns `true` when it existed.
+    async fn delete(&self, key: &str) -> Result<bool, StorageError>;
+    /// Up to `limit` entries whose keys sort strictly after `after` (from the start when `None`).
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError>;
+    /// A cheap round trip that proves the backend answers; feeds `/readyz`.
+    async fn ping(&self) -> Result<(), StorageError>;
+    /// The backend's name as it appears in metrics and `/info`: `memory`, `sqlite`, …
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens the key–value store named by `settings.url` for the namespace `namespace` (a table
+/// `kv_<namespace>` in SQL, a key prefix in Redis), creating its schema when `migrate` is true,
+/// and wraps it in [`instrumented::Instrumented`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), platform::storage::StorageError> {
+/// let settings = platform::config::StorageSettings::default();
+/// let store = platform::storage::open_key_value(&settings, "hello", true).await?;
+/// store.put("alice", b"1990-01-01").await?;
+/// # Ok(()) }
+/// ```
+pub async fn open_key_value(
+    settings: &StorageSettings,
+    namespace: &str,
+    migrate: bool,
+) -> Result<Arc<dyn KeyValue>, StorageError> {
+    let url = settings.url.expose();
+    let scheme = url.split(':').next().unwrap_or_default();
+    let options = ConnectOptions::from(settings);
+    let store: Arc<dyn KeyValue> = match scheme {
+        "memory" => Arc::new(memory::MemoryKeyValue::default()),
+        "sqlite" => {
+            Arc::new(sqlite::SqliteKeyValue::connect(url, namespace, migrate, &options).await?)
+        }
+        "postgres" | "postgresql" => {
+            Arc::new(postgres::PostgresKeyValue::connect(url, namespace, migrate, &options).await?)
+        }
+        "mysql" | "mariadb" => {
+            Arc::new(mysql::MysqlKeyValue::connect(url, namespace, migrate, &options).await?)
+        }
+        "redis" | "rediss" => {
+            Arc::new(redis::RedisKeyValue::connect(url, namespace, &options).await?)
+        }
+        other => {
+            return Err(StorageError::InvalidUrl(format!(
+                "unknown scheme `{other}:`; expected one of memory:, sqlite:, postgres:, mysql:, redis:"
+            )));
+        }
+    };
+    Ok(Arc::new(instrumented::Instrumented::new(
+        store,
+        options.operation_timeout,
+    )))
+}
+
+/// The connection limits every backend honours, so a dead server gives a fast error, never a hang.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Longest wait to open a connection or take one from the pool.
+    pub connect_timeout: Duration,
+    /// Longest time one operation may take end to end (enforced by `Instrumented`).
+    pub operation_timeout: Duration,
+}
+
+impl From<&StorageSettings> for ConnectOptions {
+    fn from(settings: &StorageSettings) -> Self {
+        ConnectOptions {
+            max_connections: settings.max_connections,
+            connect_timeout: settings.connect_timeout,
+            operation_timeout: settings.operation_timeout,
+        }
+    }
+}
+
+/// Checks a namespace before it becomes part of a table name or key prefix.
+pub(crate) fn validate_namespace(namespace: &str) -> Result<(), StorageError> {
+    let valid = !namespace.is_empty()
+        && namespace.len() <= 48
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidUrl(format!(
+            "namespace `{namespace}` must be 1 to 48 of [a-z0-9_]"
+        )))
+    }
+}
