@@ -116,3 +116,114 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_j
     );
     body
 }
+
+/// A storage backend a test suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `memory:`, always available.
+    Memory,
+    /// A fresh SQLite file in the temporary directory, always available.
+    Sqlite,
+    /// `TEST_POSTGRES_URL`.
+    Postgres,
+    /// `TEST_MYSQL_URL`.
+    Mysql,
+    /// `TEST_REDIS_URL`.
+    Redis,
+}
+
+impl Backend {
+    /// Every backend, in a fixed order.
+    pub const ALL: [Backend; 5] =
+        [Backend::Memory, Backend::Sqlite, Backend::Postgres, Backend::Mysql, Backend::Redis];
+
+    /// The variable naming a server backend's URL.
+    pub fn variable(self) -> Option<&'static str> {
+        match self {
+            Backend::Memory | Backend::Sqlite => None,
+            Backend::Postgres => Some("TEST_POSTGRES_URL"),
+            Backend::Mysql => Some("TEST_MYSQL_URL"),
+            Backend::Redis => Some("TEST_REDIS_URL"),
+        }
+    }
+
+    /// The `storage.url` to test against, or `None` when the server backend is not configured;
+    /// then it prints `skipped: …` so a plain `cargo test` says what it did not run.
+    ///
+    /// Under CI (`CI` set) a missing variable is a failure, never a silent skip.
+    #[allow(clippy::disallowed_methods)] // Test infrastructure reads the TEST_* variables by design.
+    pub fn storage_url(self, suite: &str) -> Option<String> {
+        match (self, self.variable()) {
+            (Backend::Memory, _) => Some("memory:".to_owned()),
+            (Backend::Sqlite, _) => Some(format!("sqlite://{}", temp_path("db").display())),
+            (_, Some(variable)) => match std::env::var(variable) {
+                Ok(url) if !url.is_empty() => Some(url),
+                _ => {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "{variable} must be set under CI; the {self:?} {suite} suite cannot be skipped"
+                    );
+                    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "skipped: {self:?} {suite} suite ({variable} unset)");
+                    None
+                }
+            },
+            (_, None) => None,
+        }
+    }
+}
+
+/// A unique path in the temporary directory with extension `extension`.
+pub fn temp_path(extension: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("platform-test-{}.{extension}", uuid::Uuid::new_v4().simple()))
+}
+
+/// A TCP proxy between a service and a real server, that a test can cut and restore: the
+/// backend "dies" for the service while the real server keeps running for everyone else.
+pub struct FaultProxy {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on `127.0.0.1:0` forwarding to `target` (`host:port`).
+    pub async fn start(target: String) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy has an address");
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !*watch.borrow() {
+                    continue; // Dropping the socket refuses the connection.
+                }
+                let target = target.clone();
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        FaultProxy { addr, up }
+    }
+
+    /// The proxy's address, to put in a URL instead of the server's.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        let _ = self.up.send(false);
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}

@@ -1,0 +1,67 @@
+//! A backend that goes away: fast 503 problems and failing readiness while it is gone, and
+//! recovery by itself when it returns. The real server keeps running; a proxy cuts hello off it.
+
+use std::time::Duration;
+
+use platform::testing::{Backend, FaultProxy, assert_problem};
+use time::macros::date;
+
+use crate::helpers::{spawn_with, unique_username};
+
+async fn backend_outage_gives_503_and_recovers(backend: Backend) {
+    let Some(url) = backend.storage_url("hello fault") else { return };
+    let parsed = url::Url::parse(&url).expect("server URLs parse");
+    let target = format!("{}:{}", parsed.host_str().unwrap(), parsed.port_or_known_default().unwrap());
+    let proxy = FaultProxy::start(target.clone()).await;
+    let mut via_proxy = parsed.clone();
+    via_proxy.set_port(Some(proxy.addr().port())).unwrap();
+    let app = spawn_with(
+        via_proxy.as_str(),
+        date!(2024 - 06 - 15),
+        &[("storage.connect_timeout", "300ms"), ("storage.operation_timeout", "500ms"), ("health.check_timeout", "300ms")],
+    )
+    .await;
+    let user = unique_username();
+    assert_eq!(app.put_date(&user, "1990-06-16").await.status(), 204);
+
+    proxy.cut();
+    let problem = assert_problem(app.get_birthday(&user).await, 503).await;
+    assert_eq!(problem["title"], "Service Unavailable");
+    let response = app.put_date(&user, "1990-06-17").await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, 503).await;
+    eventually(|| async { app.admin_get("/readyz").await.status() == 503 }).await;
+
+    proxy.restore();
+    eventually(|| async { app.get_birthday(&user).await.status() == 200 }).await;
+    assert_eq!(app.greeting(&user).await, format!("Hello, {user}! Your birthday is in 1 day"));
+    eventually(|| async { app.admin_get("/readyz").await.status() == 200 }).await;
+}
+
+/// Polls `condition` until it holds, for at most 10 s; fails the test otherwise.
+async fn eventually<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Mysql).await;
+}
+
+#[tokio::test]
+async fn redis_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Redis).await;
+}
