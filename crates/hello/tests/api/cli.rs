@@ -89,16 +89,17 @@ fn an_unknown_storage_scheme_fails_start_up_with_exit_1() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("ftp"));
 }
 
-/// Starts `hello serve` on random ports and returns the child and its (api, admin) addresses,
-/// read from the JSON start-up line.
-fn serve(drain_delay: &str) -> (Child, String, String) {
+/// Starts `hello serve` on random ports (no log format set: stdout is a pipe, so JSON is the
+/// default) and returns the child, its (api, admin) addresses read from the JSON start-up line,
+/// and a channel of every later log line.
+fn serve_with(drain_delay: &str, log_level: &str) -> (Child, String, String, std::sync::mpsc::Receiver<String>) {
     let mut child = hello()
         .arg("serve")
         .env("HELLO__SERVER__LISTEN", "127.0.0.1:0")
         .env("HELLO__ADMIN__LISTEN", "127.0.0.1:0")
         .env("HELLO__STORAGE__URL", "memory:")
         .env("HELLO__SHUTDOWN__DRAIN_DELAY", drain_delay)
-        .env("HELLO__TELEMETRY__LOG_FORMAT", "json")
+        .env("HELLO__TELEMETRY__LOG_LEVEL", log_level)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -107,15 +108,25 @@ fn serve(drain_delay: &str) -> (Child, String, String) {
     let started = lines
         .by_ref()
         .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .map(|line| serde_json::from_str::<Value>(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}")))
         .find(|line| line["message"] == "Serving.")
         .expect("a start-up line");
     assert_eq!(started["version"], env!("CARGO_PKG_VERSION"));
     assert!(started["revision"].is_string());
     // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
     let address = |key: &str| format!("http://{}", started[key].as_str().unwrap());
-    (child, address("api"), address("admin"))
+    (child, address("api"), address("admin"), receiver)
+}
+
+fn serve(drain_delay: &str) -> (Child, String, String) {
+    let (child, api, admin, _logs) = serve_with(drain_delay, "info");
+    (child, api, admin)
 }
 
 fn signal(child: &Child, signal: &str) {
@@ -155,4 +166,29 @@ async fn sigint_stops_it_too() {
     signal(&child, "-INT");
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_logs_even_at_debug() {
+    let (mut child, api, _admin, logs) = serve_with("0s", "debug");
+    let client = reqwest::Client::new();
+    for path in ["/hello/alice", "/nowhere"] {
+        let response = client
+            .get(format!("{api}{path}"))
+            .header("authorization", "Bearer secret-token-123")
+            .header("cookie", "session=secret-cookie-456")
+            .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+    signal(&child, "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let logged: Vec<String> = logs.try_iter().collect();
+    let all = logged.join("\n");
+    assert!(all.contains("Request finished."), "debug logs each request: {all}");
+    assert!(all.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "the caller's trace id is logged");
+    assert!(!all.contains("secret-token-123") && !all.contains("secret-cookie-456"), "{all}");
 }
