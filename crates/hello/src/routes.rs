@@ -35,8 +35,8 @@ pub struct AppState {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SaveBirthday {
-    /// A calendar date before today, `YYYY-MM-DD`.
-    #[schema(example = "1990-05-17", format = Date)]
+    /// A calendar date strictly before today (UTC), `YYYY-MM-DD`. Today or later is a 422 problem.
+    #[schema(example = "1990-05-17", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     date_of_birth: String,
 }
 

@@ -116,8 +116,8 @@ impl Health {
         }
     }
 
-    /// Runs every check once now, then keeps running them every `interval` until the process
-    /// ends. Each run is bounded by `timeout`.
+    /// Runs every check once now, then keeps running them every `interval` until shutdown
+    /// begins. Each run is bounded by `timeout`.
     pub async fn spawn_checks(&self, interval: Duration, timeout: Duration) {
         let checks: Vec<(CheckFn, Arc<RwLock<CheckState>>)> = match self.inner.checks.read() {
             Ok(checks) => checks
@@ -128,11 +128,13 @@ impl Health {
         };
         for (check, state) in checks {
             run_check(&check, &state, timeout).await;
+            let health = self.clone();
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(interval);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticker.tick().await;
-                loop {
+                // Once shutdown begins readiness fails regardless, so checking stops.
+                while !health.is_shutting_down() {
                     ticker.tick().await;
                     run_check(&check, &state, timeout).await;
                 }

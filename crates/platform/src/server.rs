@@ -115,9 +115,10 @@ where
         serve(admin_listener, admin, stopped),
     ];
     // The exporter keeps histogram samples until upkeep folds them into buckets.
+    let upkeep_health = health.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        loop {
+        while !upkeep_health.is_shutting_down() {
             ticker.tick().await;
             prometheus.run_upkeep();
         }
