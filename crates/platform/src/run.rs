@@ -131,6 +131,8 @@ where
         &loaded.platform.telemetry,
     )?;
     let shutdown = loaded.platform.shutdown.clone();
+    let signals = crate::shutdown::Signals::install()
+        .map_err(|error| StartError::Service(format!("cannot install signal handlers: {error}")))?;
     let running = server::start(service, loaded).await?;
     tracing::info!(
         service = service.name(),
@@ -141,7 +143,7 @@ where
         backends = ?running.info().backends,
         "Serving."
     );
-    crate::shutdown::signal().await;
+    signals.recv().await;
     running.shutdown(shutdown.drain_delay, shutdown.grace).await;
     telemetry.flush();
     tracing::info!("Stopped.");

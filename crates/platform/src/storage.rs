@@ -59,6 +59,38 @@ pub struct ScanPage {
     pub next: Option<String>,
 }
 
+impl ScanPage {
+    /// The page for rows fetched with `LIMIT limit + 1` in key order: the extra row, when
+    /// present, only tells that another page follows, and the cursor is the last key kept.
+    ///
+    /// ```
+    /// use platform::storage::ScanPage;
+    /// let rows = vec![("a".to_owned(), vec![]), ("b".to_owned(), vec![]), ("c".to_owned(), vec![])];
+    /// let page = ScanPage::from_rows(rows, 2);
+    /// assert_eq!(page.entries.len(), 2);
+    /// assert_eq!(page.next.as_deref(), Some("b"));
+    /// ```
+    pub fn from_rows(mut rows: Vec<(String, Vec<u8>)>, limit: usize) -> ScanPage {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        ScanPage {
+            entries: rows,
+            next,
+        }
+    }
+}
+
+impl std::fmt::Debug for dyn KeyValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyValue({})", self.backend())
+    }
+}
+
 /// A key–value store: string keys, byte values, keys ordered by their bytes.
 ///
 /// Every method is one round trip (or one transaction) to the backend; none retries by itself.
@@ -73,6 +105,7 @@ pub trait KeyValue: Send + Sync + 'static {
     /// Removes `key`. Returns `true` when it existed.
     async fn delete(&self, key: &str) -> Result<bool, StorageError>;
     /// Up to `limit` entries whose keys sort strictly after `after` (from the start when `None`).
+    /// A `limit` of 0 is read as 1, so a page always makes progress.
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError>;
     /// A cheap round trip that proves the backend answers; feeds `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;

@@ -134,8 +134,13 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, in a fixed order.
-    pub const ALL: [Backend; 5] =
-        [Backend::Memory, Backend::Sqlite, Backend::Postgres, Backend::Mysql, Backend::Redis];
+    pub const ALL: [Backend; 5] = [
+        Backend::Memory,
+        Backend::Sqlite,
+        Backend::Postgres,
+        Backend::Mysql,
+        Backend::Redis,
+    ];
 
     /// The variable naming a server backend's URL.
     pub fn variable(self) -> Option<&'static str> {
@@ -165,7 +170,10 @@ impl Backend {
                     );
                     // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
                     use std::io::Write;
-                    let _ = writeln!(std::io::stderr(), "skipped: {self:?} {suite} suite ({variable} unset)");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped: {self:?} {suite} suite ({variable} unset)"
+                    );
                     None
                 }
             },
@@ -176,7 +184,10 @@ impl Backend {
 
 /// A unique path in the temporary directory with extension `extension`.
 pub fn temp_path(extension: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("platform-test-{}.{extension}", uuid::Uuid::new_v4().simple()))
+    std::env::temp_dir().join(format!(
+        "platform-test-{}.{extension}",
+        uuid::Uuid::new_v4().simple()
+    ))
 }
 
 /// A TCP proxy between a service and a real server, that a test can cut and restore: the
@@ -189,19 +200,25 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy on `127.0.0.1:0` forwarding to `target` (`host:port`).
     pub async fn start(target: String) -> FaultProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
         let addr = listener.local_addr().expect("proxy has an address");
         let (up, watch) = tokio::sync::watch::channel(true);
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if !*watch.borrow() {
                     continue; // Dropping the socket refuses the connection.
                 }
                 let target = target.clone();
                 let mut watch = watch.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = watch.wait_for(|up| !*up) => {}

@@ -9,16 +9,26 @@ use time::macros::date;
 use crate::helpers::{spawn_with, unique_username};
 
 async fn backend_outage_gives_503_and_recovers(backend: Backend) {
-    let Some(url) = backend.storage_url("hello fault") else { return };
+    let Some(url) = backend.storage_url("hello fault") else {
+        return;
+    };
     let parsed = url::Url::parse(&url).expect("server URLs parse");
-    let target = format!("{}:{}", parsed.host_str().unwrap(), parsed.port_or_known_default().unwrap());
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port_or_known_default().unwrap()
+    );
     let proxy = FaultProxy::start(target.clone()).await;
     let mut via_proxy = parsed.clone();
     via_proxy.set_port(Some(proxy.addr().port())).unwrap();
     let app = spawn_with(
         via_proxy.as_str(),
         date!(2024 - 06 - 15),
-        &[("storage.connect_timeout", "300ms"), ("storage.operation_timeout", "500ms"), ("health.check_timeout", "300ms")],
+        &[
+            ("storage.connect_timeout", "300ms"),
+            ("storage.operation_timeout", "500ms"),
+            ("health.check_timeout", "300ms"),
+        ],
     )
     .await;
     let user = unique_username();
@@ -34,7 +44,10 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
 
     proxy.restore();
     eventually(|| async { app.get_birthday(&user).await.status() == 200 }).await;
-    assert_eq!(app.greeting(&user).await, format!("Hello, {user}! Your birthday is in 1 day"));
+    assert_eq!(
+        app.greeting(&user).await,
+        format!("Hello, {user}! Your birthday is in 1 day")
+    );
     eventually(|| async { app.admin_get("/readyz").await.status() == 200 }).await;
 }
 
@@ -46,7 +59,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within 10 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

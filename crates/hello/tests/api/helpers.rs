@@ -12,11 +12,17 @@ pub(crate) struct HelloApp {
 }
 
 /// hello on `storage_url`, with "today" pinned to `today`, plus extra `overrides`.
-pub(crate) async fn spawn_with(storage_url: &str, today: Date, overrides: &[(&str, &str)]) -> HelloApp {
+pub(crate) async fn spawn_with(
+    storage_url: &str,
+    today: Date,
+    overrides: &[(&str, &str)],
+) -> HelloApp {
     let service = hello::service_with_clock(Arc::new(move || today));
     let mut all = vec![("storage.url", storage_url)];
     all.extend_from_slice(overrides);
-    HelloApp { app: TestApp::spawn(&service, &all).await }
+    HelloApp {
+        app: TestApp::spawn(&service, &all).await,
+    }
 }
 
 /// hello on `backend`, or `None` when that backend is not configured (the skip is printed).
@@ -28,7 +34,9 @@ pub(crate) async fn spawn_on(backend: Backend, today: Date) -> Option<HelloApp> 
 /// A username no other test uses, so suites can share one database.
 pub(crate) fn unique_username() -> String {
     let mut rng = rand::rng();
-    (0..20).map(|_| rng.random_range(b'a'..=b'z') as char).collect()
+    (0..20)
+        .map(|_| rng.random_range(b'a'..=b'z') as char)
+        .collect()
 }
 
 impl HelloApp {
@@ -43,11 +51,21 @@ impl HelloApp {
     }
 
     pub(crate) async fn put_date(&self, username: &str, date: &str) -> reqwest::Response {
-        self.put_birthday(username, json!({ "dateOfBirth": date })).await
+        self.put_birthday(username, json!({ "dateOfBirth": date }))
+            .await
     }
 
-    pub(crate) async fn put_raw(&self, username: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        let mut request = self.app.client.put(self.app.url(&format!("/hello/{username}"))).body(body);
+    pub(crate) async fn put_raw(
+        &self,
+        username: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .app
+            .client
+            .put(self.app.url(&format!("/hello/{username}")))
+            .body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
@@ -55,7 +73,12 @@ impl HelloApp {
     }
 
     pub(crate) async fn get_birthday(&self, username: &str) -> reqwest::Response {
-        self.app.client.get(self.app.url(&format!("/hello/{username}"))).send().await.expect("request is sent")
+        self.app
+            .client
+            .get(self.app.url(&format!("/hello/{username}")))
+            .send()
+            .await
+            .expect("request is sent")
     }
 
     /// The greeting for `username`, asserting a 200.
@@ -63,10 +86,18 @@ impl HelloApp {
         let response = self.get_birthday(username).await;
         assert_eq!(response.status(), 200, "GET /hello/{username}");
         let body: Value = response.json().await.expect("JSON body");
-        body["message"].as_str().expect("message is a string").to_owned()
+        body["message"]
+            .as_str()
+            .expect("message is a string")
+            .to_owned()
     }
 
     pub(crate) async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.app.client.get(self.app.admin_url(path)).send().await.expect("request is sent")
+        self.app
+            .client
+            .get(self.app.admin_url(path))
+            .send()
+            .await
+            .expect("request is sent")
     }
 }

@@ -1,38 +1,118 @@
-//! TEMP stub, replaced by the storage work.
-use super::{KeyValue, ScanPage, StorageError};
-use async_trait::async_trait;
+//! The wrapper every key–value backend runs inside: it bounds each operation by a timeout and
+//! records its duration and outcome, so no backend re-implements either.
+//!
+//! Metric: the histogram `storage_operation_duration_seconds` with the labels `backend` (`memory`, `sqlite`,
+//! …), `operation` (`get`, `put`, `put_if_absent`, `delete`, `scan`, `ping`) and `outcome`
+//! (`ok`, `not_found` for a `get` that found nothing or a `delete` of a missing key, `error`).
+//! Every label value is a `&'static str`, so the label set stays bounded.
+
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-/// stub
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{KeyValue, ScanPage, StorageError};
+
+use crate::metrics::names::STORAGE_OPERATION_DURATION as OPERATION_DURATION;
+
+/// A [`KeyValue`] that times, bounds and counts every call to the one it wraps.
 pub struct Instrumented {
     inner: Arc<dyn KeyValue>,
+    timeout: Duration,
 }
+
 impl Instrumented {
-    /// stub
-    pub fn new(inner: Arc<dyn KeyValue>, _t: Duration) -> Self {
-        Self { inner }
+    /// Wraps `inner`; each operation that takes longer than `timeout` is abandoned and reported
+    /// as [`StorageError::Unavailable`].
+    pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration) -> Instrumented {
+        Instrumented { inner, timeout }
+    }
+
+    /// Runs one operation of the inner store under the timeout and records it.
+    /// `classify` names the outcome of a success (`ok` or `not_found`).
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, StorageError>>,
+        classify: fn(&T) -> &'static str,
+    ) -> Result<T, StorageError> {
+        let backend = self.inner.backend();
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, future).await {
+            Ok(result) => result,
+            Err(_) => Err(StorageError::Unavailable(
+                format!("{backend} {operation} timed out after {:?}", self.timeout).into(),
+            )),
+        };
+        let outcome = match &result {
+            Ok(value) => classify(value),
+            Err(error) => {
+                tracing::debug!(backend, operation, %error, "Storage operation failed.");
+                "error"
+            }
+        };
+        metrics::histogram!(
+            OPERATION_DURATION,
+            "backend" => backend,
+            "operation" => operation,
+            "outcome" => outcome,
+        )
+        .record(started.elapsed().as_secs_f64());
+        result
     }
 }
+
+impl std::fmt::Debug for Instrumented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("backend", &self.inner.backend())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn ok<T>(_: &T) -> &'static str {
+    "ok"
+}
+
+fn found<T>(value: &Option<T>) -> &'static str {
+    if value.is_some() { "ok" } else { "not_found" }
+}
+
+fn existed(existed: &bool) -> &'static str {
+    if *existed { "ok" } else { "not_found" }
+}
+
 #[async_trait]
 impl KeyValue for Instrumented {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.get(key).await
+        self.observe("get", self.inner.get(key), found).await
     }
+
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.inner.put(key, value).await
+        self.observe("put", self.inner.put(key, value), ok).await
     }
+
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
-        self.inner.put_if_absent(key, value).await
+        self.observe("put_if_absent", self.inner.put_if_absent(key, value), ok)
+            .await
     }
+
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        self.inner.delete(key).await
+        self.observe("delete", self.inner.delete(key), existed)
+            .await
     }
+
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
-        self.inner.scan(after, limit).await
+        self.observe("scan", self.inner.scan(after, limit), ok)
+            .await
     }
+
     async fn ping(&self) -> Result<(), StorageError> {
-        self.inner.ping().await
+        self.observe("ping", self.inner.ping(), ok).await
     }
+
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

@@ -1,15 +1,256 @@
-//! TEMP stub, replaced by the storage work.
-use super::{ConnectOptions, StorageError};
-/// stub
-pub struct MysqlKeyValue;
+//! `mysql:` — a key–value store in a MySQL or MariaDB table, for several instances sharing data.
+//!
+//! URL: `mysql://user:password@host:3306/database`; `mariadb://` is accepted as a synonym.
+//!
+//! Capabilities:
+//! - [x] get, put, put-if-absent, delete
+//! - [x] ordered scan with a cursor: keys are `VARBINARY`, compared byte by byte (so keys are
+//!   also case-sensitive, unlike MySQL's default collations)
+//! - [x] atomic put-if-absent (`INSERT IGNORE` on the primary key)
+//! - [x] durability: whatever the server's `innodb_flush_log_at_trx_commit` promises
+//! - [x] schema creation (`migrate`): table `kv_<namespace>`
+//! - [x] fails fast while the server is down and reconnects by itself when it returns
+//! - [ ] keys longer than 512 bytes: InnoDB index limits, so such a key is a backend error
+//!   (never truncated)
+//! - [ ] values larger than the server's `max_allowed_packet` (16 MiB by default in MariaDB)
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+
+use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+
+/// Longest key in bytes: the width of the `VARBINARY` primary key.
+pub const MAX_KEY_BYTES: usize = 512;
+
+/// A key–value namespace stored as the table `kv_<namespace>` of one MySQL/MariaDB database.
+#[derive(Debug, Clone)]
+pub struct MysqlKeyValue {
+    pool: MySqlPool,
+    sql: Statements,
+}
+
+/// The statements of one namespace, formatted once because the table name is part of them.
+#[derive(Debug, Clone)]
+struct Statements {
+    create: String,
+    drop: String,
+    get: String,
+    put: String,
+    put_if_absent: String,
+    delete: String,
+    scan_first: String,
+    scan_after: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Statements {
+        Statements {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {table} \
+                 (k VARBINARY({MAX_KEY_BYTES}) NOT NULL PRIMARY KEY, v LONGBLOB NOT NULL) \
+                 ENGINE = InnoDB"
+            ),
+            drop: format!("DROP TABLE IF EXISTS {table}"),
+            get: format!("SELECT v FROM {table} WHERE k = ?"),
+            // `VALUES(v)` is deprecated in MySQL 8.0.20 but is the one spelling MariaDB and
+            // MySQL both accept; MariaDB has no `AS new` row alias.
+            put: format!(
+                "INSERT INTO {table} (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)"
+            ),
+            // IGNORE would also turn a too-long key into a truncation warning; keys are checked
+            // against MAX_KEY_BYTES before any statement runs, so only the duplicate is ignored.
+            put_if_absent: format!("INSERT IGNORE INTO {table} (k, v) VALUES (?, ?)"),
+            delete: format!("DELETE FROM {table} WHERE k = ?"),
+            scan_first: format!("SELECT k, v FROM {table} ORDER BY k LIMIT ?"),
+            scan_after: format!("SELECT k, v FROM {table} WHERE k > ? ORDER BY k LIMIT ?"),
+        }
+    }
+}
+
 impl MysqlKeyValue {
-    /// stub
+    /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
+    /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
     pub async fn connect(
-        _url: &str,
-        _ns: &str,
-        _migrate: bool,
-        _o: &ConnectOptions,
-    ) -> Result<super::memory::MemoryKeyValue, StorageError> {
-        Ok(super::memory::MemoryKeyValue::default())
+        url: &str,
+        namespace: &str,
+        migrate: bool,
+        options: &ConnectOptions,
+    ) -> Result<MysqlKeyValue, StorageError> {
+        validate_namespace(namespace)?;
+        let url = match url.strip_prefix("mariadb:") {
+            Some(rest) => format!("mysql:{rest}"),
+            None => url.to_owned(),
+        };
+        // The parser's message never repeats the URL, so the password cannot leak through it.
+        let connect_options = MySqlConnectOptions::from_str(&url)
+            .map_err(|error| StorageError::InvalidUrl(format!("mysql url: {error}")))?;
+        // The acquire timeout also bounds opening a connection, so a dead server gives
+        // `PoolTimedOut` instead of a hang; the pool reconnects once the server is back.
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .test_before_acquire(true)
+            .connect_with(connect_options)
+            .await
+            .map_err(map_sqlx_error)?;
+
+        let store = MysqlKeyValue {
+            pool,
+            sql: Statements::new(&format!("kv_{namespace}")),
+        };
+        if migrate {
+            // MySQL serialises DDL on one table name with metadata locks, so concurrent
+            // migrations need no extra lock here.
+            sqlx::query(&store.sql.create)
+                .execute(&store.pool)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        Ok(store)
+    }
+
+    /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
+    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.drop)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+}
+
+/// The one place MySQL errors become [`StorageError`] kinds.
+fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+    let temporary = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Error numbers that describe the server's state, not the statement: too many
+        // connections, shutdown in progress, lock wait timeout, deadlock, connection killed,
+        // server gone away or lost.
+        sqlx::Error::Database(database) => database
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|mysql| {
+                matches!(
+                    mysql.number(),
+                    1040 | 1053 | 1205 | 1213 | 1927 | 2006 | 2013
+                )
+            }),
+        _ => false,
+    };
+    if temporary {
+        StorageError::Unavailable(Box::new(error))
+    } else {
+        StorageError::Backend(Box::new(error))
+    }
+}
+
+/// Rejects keys the `VARBINARY` column cannot hold, rather than letting MySQL truncate them.
+fn check_key(key: &str) -> Result<(), StorageError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StorageError::Backend(
+            format!(
+                "key is {} bytes; the mysql backend stores keys of at most {MAX_KEY_BYTES} bytes",
+                key.len()
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Keys come back as bytes from the binary column; they were written from `&str`.
+fn decode_key(bytes: Vec<u8>) -> Result<String, StorageError> {
+    String::from_utf8(bytes).map_err(|error| StorageError::Backend(Box::new(error)))
+}
+
+/// MySQL's `LIMIT` takes an unsigned 64-bit integer.
+fn sql_limit(limit: usize) -> u64 {
+    u64::try_from(limit).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl KeyValue for MysqlKeyValue {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        check_key(key)?;
+        let row = sqlx::query(&self.sql.get)
+            .bind(key.as_bytes())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.map(|row| row.try_get::<Vec<u8>, _>(0))
+            .transpose()
+            .map_err(map_sqlx_error)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        check_key(key)?;
+        sqlx::query(&self.sql.put)
+            .bind(key.as_bytes())
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
+        check_key(key)?;
+        let done = sqlx::query(&self.sql.put_if_absent)
+            .bind(key.as_bytes())
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        check_key(key)?;
+        let done = sqlx::query(&self.sql.delete)
+            .bind(key.as_bytes())
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `limit` is clamped to at least 1, as in every backend.
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
+        let limit = limit.max(1);
+        // One row past the page tells whether another page follows.
+        let fetch = sql_limit(limit.saturating_add(1));
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after)
+                .bind(after.as_bytes())
+                .bind(fetch),
+            None => sqlx::query(&self.sql.scan_first).bind(fetch),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = row.try_get::<Vec<u8>, _>(0).map_err(map_sqlx_error)?;
+            let value = row.try_get::<Vec<u8>, _>(1).map_err(map_sqlx_error)?;
+            entries.push((decode_key(key)?, value));
+        }
+        Ok(ScanPage::from_rows(entries, limit))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "mysql"
     }
 }

@@ -1,15 +1,233 @@
-//! TEMP stub, replaced by the storage work.
-use super::{ConnectOptions, StorageError};
-/// stub
-pub struct PostgresKeyValue;
+//! `postgres:` — a key–value store in a PostgreSQL table, for several instances sharing data.
+//!
+//! URL: `postgres://user:password@host:5432/database` (`postgresql://` too; sqlx's query
+//! parameters such as `sslmode` apply).
+//!
+//! Capabilities:
+//! - [x] get, put, put-if-absent, delete
+//! - [x] ordered scan with a cursor: keys are `TEXT COLLATE "C"`, which compares bytes
+//! - [x] atomic put-if-absent (`INSERT … ON CONFLICT DO NOTHING`)
+//! - [x] durability: whatever the server's `synchronous_commit` promises
+//! - [x] schema creation (`migrate`): table `kv_<namespace>`, safe to run from many instances
+//! - [x] fails fast while the server is down and reconnects by itself when it returns
+//! - [ ] keys containing NUL: PostgreSQL `TEXT` rejects them (a backend error)
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+
+/// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresKeyValue {
+    pool: PgPool,
+    table: String,
+    sql: Statements,
+}
+
+/// The statements of one namespace, formatted once because the table name is part of them.
+#[derive(Debug, Clone)]
+struct Statements {
+    create: String,
+    drop: String,
+    get: String,
+    put: String,
+    put_if_absent: String,
+    delete: String,
+    scan_first: String,
+    scan_after: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Statements {
+        Statements {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {table} \
+                 (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)"
+            ),
+            drop: format!("DROP TABLE IF EXISTS {table}"),
+            get: format!("SELECT value FROM {table} WHERE key = $1"),
+            put: format!(
+                "INSERT INTO {table} (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            put_if_absent: format!(
+                "INSERT INTO {table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
+            ),
+            delete: format!("DELETE FROM {table} WHERE key = $1"),
+            scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT $1"),
+            scan_after: format!(
+                "SELECT key, value FROM {table} WHERE key > $1 ORDER BY key LIMIT $2"
+            ),
+        }
+    }
+}
+
 impl PostgresKeyValue {
-    /// stub
+    /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
+    /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
     pub async fn connect(
-        _url: &str,
-        _ns: &str,
-        _migrate: bool,
-        _o: &ConnectOptions,
-    ) -> Result<super::memory::MemoryKeyValue, StorageError> {
-        Ok(super::memory::MemoryKeyValue::default())
+        url: &str,
+        namespace: &str,
+        migrate: bool,
+        options: &ConnectOptions,
+    ) -> Result<PostgresKeyValue, StorageError> {
+        validate_namespace(namespace)?;
+        // The parser's message never repeats the URL, so the password cannot leak through it.
+        let connect_options = PgConnectOptions::from_str(url)
+            .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
+        // The acquire timeout also bounds opening a connection, so a dead or unroutable server
+        // gives `PoolTimedOut` instead of a hang; the pool opens fresh connections once the
+        // server is back, and pinging before lending one out drops those the server closed.
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .test_before_acquire(true)
+            .connect_with(connect_options)
+            .await
+            .map_err(map_sqlx_error)?;
+
+        let table = format!("kv_{namespace}");
+        let store = PostgresKeyValue {
+            pool,
+            sql: Statements::new(&table),
+            table,
+        };
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Creates the table under an advisory lock: concurrent `CREATE TABLE IF NOT EXISTS` of one
+    /// name can otherwise fail with a unique violation on `pg_type`.
+    async fn migrate(&self) -> Result<(), StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('platform.kv'), hashtext($1))")
+            .bind(&self.table)
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_sqlx_error)?;
+        sqlx::query(&self.sql.create)
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_sqlx_error)?;
+        transaction.commit().await.map_err(map_sqlx_error)
+    }
+
+    /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
+    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.drop)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+}
+
+/// The one place PostgreSQL errors become [`StorageError`] kinds.
+fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+    let temporary = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE classes that describe the server's state, not the statement: connection
+        // exceptions (08), insufficient resources (53), shutdown or start-up (57P01–57P03), and
+        // transactions the server chose to abort (40001, 40P01).
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }),
+        _ => false,
+    };
+    if temporary {
+        StorageError::Unavailable(Box::new(error))
+    } else {
+        StorageError::Backend(Box::new(error))
+    }
+}
+
+/// PostgreSQL's `LIMIT` takes a signed 64-bit integer.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl KeyValue for PostgresKeyValue {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let row = sqlx::query(&self.sql.get)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.map(|row| row.try_get::<Vec<u8>, _>(0))
+            .transpose()
+            .map_err(map_sqlx_error)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.put)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.put_if_absent)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.delete)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `limit` is clamped to at least 1, as in every backend.
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
+        let limit = limit.max(1);
+        // One row past the page tells whether another page follows.
+        let fetch = sql_limit(limit.saturating_add(1));
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after).bind(after).bind(fetch),
+            None => sqlx::query(&self.sql.scan_first).bind(fetch),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
+        let entries = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<Vec<u8>, _>(1)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(map_sqlx_error)?;
+        Ok(ScanPage::from_rows(entries, limit))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
     }
 }

@@ -1,15 +1,260 @@
-//! TEMP stub, replaced by the storage work.
-use super::{ConnectOptions, StorageError};
-/// stub
-pub struct SqliteKeyValue;
+//! `sqlite:` — a key–value store in one SQLite file, the default for a single instance.
+//!
+//! URLs: `sqlite://./data/hello.db` (relative to the working directory),
+//! `sqlite:///abs/path.db`, or `sqlite::memory:` (lost on restart). The parent directory of the
+//! file is created when missing.
+//!
+//! Capabilities:
+//! - [x] get, put, put-if-absent, delete
+//! - [x] ordered scan with a cursor: `TEXT` keys use the `BINARY` collation, which compares bytes
+//! - [x] atomic put-if-absent (`INSERT … ON CONFLICT DO NOTHING`)
+//! - [x] durability: WAL journal with `synchronous = FULL`, so an acknowledged write survives
+//!   `kill -9` and power loss
+//! - [x] schema creation (`migrate`): table `kv_<namespace>`
+//! - [ ] sharing between hosts: one file on one machine
+//!
+//! Writers are serialised by SQLite; a writer waits up to the operation timeout for the lock.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+
+/// A key–value namespace stored as the table `kv_<namespace>` of one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteKeyValue {
+    pool: SqlitePool,
+    sql: Statements,
+}
+
+/// The statements of one namespace, formatted once because the table name is part of them.
+#[derive(Debug, Clone)]
+struct Statements {
+    create: String,
+    drop: String,
+    get: String,
+    put: String,
+    put_if_absent: String,
+    delete: String,
+    scan_first: String,
+    scan_after: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Statements {
+        Statements {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)"
+            ),
+            drop: format!("DROP TABLE IF EXISTS {table}"),
+            get: format!("SELECT value FROM {table} WHERE key = ?1"),
+            put: format!(
+                "INSERT INTO {table} (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            put_if_absent: format!(
+                "INSERT INTO {table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
+            ),
+            delete: format!("DELETE FROM {table} WHERE key = ?1"),
+            scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT ?1"),
+            scan_after: format!(
+                "SELECT key, value FROM {table} WHERE key > ?1 ORDER BY key LIMIT ?2"
+            ),
+        }
+    }
+}
+
 impl SqliteKeyValue {
-    /// stub
+    /// Opens (creating when missing) the database named by `url` and, when `migrate` is true,
+    /// the table of `namespace`.
     pub async fn connect(
-        _url: &str,
-        _ns: &str,
-        _migrate: bool,
-        _o: &ConnectOptions,
-    ) -> Result<super::memory::MemoryKeyValue, StorageError> {
-        Ok(super::memory::MemoryKeyValue::default())
+        url: &str,
+        namespace: &str,
+        migrate: bool,
+        options: &ConnectOptions,
+    ) -> Result<SqliteKeyValue, StorageError> {
+        validate_namespace(namespace)?;
+        let in_memory = is_in_memory(url);
+        let connect_options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL syncs the WAL on every commit: an acknowledged write is on disk.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.operation_timeout);
+        if !in_memory {
+            create_parent_dir(connect_options.get_filename()).await?;
+        }
+
+        let mut pool_options = SqlitePoolOptions::new().acquire_timeout(options.connect_timeout);
+        pool_options = if in_memory {
+            // Each connection to `:memory:` would see its own database, and the database dies
+            // with its last connection, so keep exactly one open forever.
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool_options.max_connections(options.max_connections.max(1))
+        };
+        let pool = pool_options
+            .connect_with(connect_options)
+            .await
+            .map_err(map_sqlx_error)?;
+
+        let store = SqliteKeyValue {
+            pool,
+            sql: Statements::new(&format!("kv_{namespace}")),
+        };
+        if migrate {
+            sqlx::query(&store.sql.create)
+                .execute(&store.pool)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        Ok(store)
+    }
+
+    /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
+    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.drop)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection, so the file can be removed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.
+fn is_in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
+}
+
+async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            tokio::fs::create_dir_all(parent).await.map_err(|error| {
+                StorageError::Backend(
+                    format!("cannot create the directory {}: {error}", parent.display()).into(),
+                )
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The one place SQLite errors become [`StorageError`] kinds.
+fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+    let temporary = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code: another writer held
+        // the lock past the busy timeout; it will let go.
+        sqlx::Error::Database(database) => database
+            .code()
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
+    };
+    if temporary {
+        StorageError::Unavailable(Box::new(error))
+    } else {
+        StorageError::Backend(Box::new(error))
+    }
+}
+
+/// SQLite's `LIMIT` takes a signed 64-bit integer.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl KeyValue for SqliteKeyValue {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let row = sqlx::query(&self.sql.get)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.map(|row| row.try_get::<Vec<u8>, _>(0))
+            .transpose()
+            .map_err(map_sqlx_error)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.put)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.put_if_absent)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.delete)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `limit` is clamped to at least 1, as in every backend.
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
+        let limit = limit.max(1);
+        // One row past the page tells whether another page follows.
+        let fetch = sql_limit(limit.saturating_add(1));
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after).bind(after).bind(fetch),
+            None => sqlx::query(&self.sql.scan_first).bind(fetch),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
+        let entries = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<Vec<u8>, _>(1)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(map_sqlx_error)?;
+        Ok(ScanPage::from_rows(entries, limit))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
 }

@@ -40,7 +40,11 @@ async fn explode() -> &'static str {
 #[tokio::test]
 async fn requests_beyond_max_concurrency_are_shed_with_503_and_retry_after() {
     let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let app = TestApp::spawn(&misbehaving(release.clone(), entered.clone()), &[("server.max_concurrency", "1")]).await;
+    let app = TestApp::spawn(
+        &misbehaving(release.clone(), entered.clone()),
+        &[("server.max_concurrency", "1")],
+    )
+    .await;
     let held = tokio::spawn({
         let (client, url) = (app.client.clone(), app.url("/hold"));
         async move { client.get(url).send().await.unwrap().text().await.unwrap() }
@@ -52,7 +56,16 @@ async fn requests_beyond_max_concurrency_are_shed_with_503_and_retry_after() {
     assert_eq!(problem["type"], "urn:problem:overloaded");
     release.notify_one();
     assert_eq!(held.await.unwrap(), "released");
-    assert_eq!(app.client.get(app.url("/ok")).send().await.unwrap().status(), 200, "capacity returns");
+    assert_eq!(
+        app.client
+            .get(app.url("/ok"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "capacity returns"
+    );
 }
 
 #[tokio::test]
@@ -64,24 +77,65 @@ async fn requests_over_the_timeout_get_a_503_problem_not_408() {
     .await;
     let problem = assert_problem(app.client.get(app.url("/hang")).send().await.unwrap(), 503).await;
     assert_eq!(problem["type"], "urn:problem:timeout");
-    let metrics = app.client.get(app.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"http_route="/hang",http_request_method="GET",http_response_status_code="503""#), "timeouts are counted: {metrics}");
+    let metrics = app
+        .client
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"http_route="/hang",http_request_method="GET",http_response_status_code="503""#
+        ),
+        "timeouts are counted: {metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_panicking_handler_answers_500_problem_and_the_server_lives_on() {
-    let app = TestApp::spawn(&misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())), &[]).await;
-    let problem = assert_problem(app.client.get(app.url("/panic")).send().await.unwrap(), 500).await;
-    assert!(!problem["detail"].as_str().unwrap().contains("exploded"), "panic messages stay in the log");
-    assert_eq!(app.client.get(app.url("/ok")).send().await.unwrap().status(), 200);
+    let app = TestApp::spawn(
+        &misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())),
+        &[],
+    )
+    .await;
+    let problem =
+        assert_problem(app.client.get(app.url("/panic")).send().await.unwrap(), 500).await;
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("exploded"),
+        "panic messages stay in the log"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/ok"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn admin_endpoints_are_not_on_the_api_port() {
-    let app = TestApp::spawn(&misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())), &[]).await;
+    let app = TestApp::spawn(
+        &misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())),
+        &[],
+    )
+    .await;
     for path in ["/metrics", "/info"] {
         assert_problem(app.client.get(app.url(path)).send().await.unwrap(), 404).await;
-        assert_eq!(app.client.get(app.admin_url(path)).send().await.unwrap().status(), 200);
+        assert_eq!(
+            app.client
+                .get(app.admin_url(path))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
 }
 
@@ -106,14 +160,20 @@ async fn traces_are_exported_over_otlp_http_and_continue_the_callers_trace() {
     let (bodies_tx, mut bodies) = tokio::sync::mpsc::unbounded_channel::<(String, Vec<u8>)>();
     let collector = Router::new().route(
         "/v1/traces",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let bodies_tx = bodies_tx.clone();
-            async move {
-                let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-                let _ = bodies_tx.send((content_type, body.to_vec()));
-                ""
-            }
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let bodies_tx = bodies_tx.clone();
+                async move {
+                    let content_type = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = bodies_tx.send((content_type, body.to_vec()));
+                    ""
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -125,7 +185,11 @@ async fn traces_are_exported_over_otlp_http_and_continue_the_callers_trace() {
         ..Default::default()
     };
     let guard = platform::telemetry::init("stacktest", "0.0.1", &settings).unwrap();
-    let app = TestApp::spawn(&misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())), &[]).await;
+    let app = TestApp::spawn(
+        &misbehaving(Arc::new(Notify::new()), Arc::new(Notify::new())),
+        &[],
+    )
+    .await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = app
         .client
@@ -136,10 +200,24 @@ async fn traces_are_exported_over_otlp_http_and_continue_the_callers_trace() {
         .unwrap();
     assert_eq!(response.status(), 200);
     // The exporter runs on its own thread with a blocking client.
-    tokio::task::spawn_blocking(move || guard.flush()).await.unwrap();
-    let (content_type, body) = tokio::time::timeout(Duration::from_secs(10), bodies.recv()).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || guard.flush())
+        .await
+        .unwrap();
+    let (content_type, body) = tokio::time::timeout(Duration::from_secs(10), bodies.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(content_type, "application/x-protobuf");
-    let trace_bytes: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap()).collect();
-    assert!(body.windows(16).any(|window| window == trace_bytes.as_slice()), "the span continues the caller's trace");
-    assert!(body.windows(9).any(|window| window == b"stacktest"), "the resource names the service");
+    let trace_bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        body.windows(16)
+            .any(|window| window == trace_bytes.as_slice()),
+        "the span continues the caller's trace"
+    );
+    assert!(
+        body.windows(9).any(|window| window == b"stacktest"),
+        "the resource names the service"
+    );
 }

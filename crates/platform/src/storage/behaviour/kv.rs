@@ -1,0 +1,284 @@
+//! The behaviour suite of [`KeyValue`]: what every backend must do, one function per rule.
+//!
+//! Each behaviour expects a store of its own namespace. The scan behaviours empty the store
+//! first, so the order in which behaviours run does not matter.
+
+use rand::seq::SliceRandom;
+
+use crate::storage::{KeyValue, ScanPage, StorageError};
+
+/// Runs every behaviour below against `store`, in turn.
+pub async fn run_all(store: &dyn KeyValue) {
+    get_missing_is_none(store).await;
+    put_then_get_returns_value(store).await;
+    put_overwrites(store).await;
+    put_if_absent_stores_once(store).await;
+    delete_reports_whether_key_existed(store).await;
+    binary_values_round_trip(store).await;
+    unicode_keys_round_trip_case_sensitively(store).await;
+    scan_pages_in_byte_order(store).await;
+    scan_after_cursor_that_is_not_a_key(store).await;
+    concurrent_put_if_absent_has_one_winner(store).await;
+    large_value_round_trips(store).await;
+    ping_succeeds(store).await;
+}
+
+/// `get` of a key never written is `None`.
+pub async fn get_missing_is_none(store: &dyn KeyValue) {
+    assert_eq!(ok(store.get("missing/never-written").await, "get"), None);
+}
+
+/// `put` then `get` returns the value written.
+pub async fn put_then_get_returns_value(store: &dyn KeyValue) {
+    ok(store.put("put/key", b"value").await, "put");
+    assert_eq!(
+        ok(store.get("put/key").await, "get"),
+        Some(b"value".to_vec())
+    );
+}
+
+/// A second `put` replaces the value.
+pub async fn put_overwrites(store: &dyn KeyValue) {
+    ok(store.put("overwrite/key", b"first").await, "first put");
+    ok(
+        store.put("overwrite/key", b"second, longer").await,
+        "second put",
+    );
+    assert_eq!(
+        ok(store.get("overwrite/key").await, "get"),
+        Some(b"second, longer".to_vec())
+    );
+}
+
+/// `put_if_absent` stores only the first value and reports which call stored it.
+pub async fn put_if_absent_stores_once(store: &dyn KeyValue) {
+    assert!(ok(
+        store.put_if_absent("once/key", b"first").await,
+        "first put_if_absent"
+    ));
+    assert!(!ok(
+        store.put_if_absent("once/key", b"second").await,
+        "second put_if_absent"
+    ));
+    assert_eq!(
+        ok(store.get("once/key").await, "get"),
+        Some(b"first".to_vec())
+    );
+}
+
+/// Deleting an existing key returns `true` and removes it; a second delete returns `false`.
+pub async fn delete_reports_whether_key_existed(store: &dyn KeyValue) {
+    ok(store.put("delete/key", b"value").await, "put");
+    assert!(ok(store.delete("delete/key").await, "first delete"));
+    assert_eq!(ok(store.get("delete/key").await, "get after delete"), None);
+    assert!(!ok(store.delete("delete/key").await, "second delete"));
+    assert!(!ok(
+        store.delete("delete/never-written").await,
+        "delete of a missing key"
+    ));
+}
+
+/// Every byte value, and the empty value, round-trips unchanged.
+pub async fn binary_values_round_trip(store: &dyn KeyValue) {
+    let all_bytes: Vec<u8> = (0..=u8::MAX).collect();
+    ok(store.put("binary/all", &all_bytes).await, "put all bytes");
+    assert_eq!(
+        ok(store.get("binary/all").await, "get all bytes"),
+        Some(all_bytes)
+    );
+
+    ok(store.put("binary/empty", b"").await, "put empty");
+    assert_eq!(
+        ok(store.get("binary/empty").await, "get empty"),
+        Some(Vec::new())
+    );
+}
+
+/// Non-ASCII keys round-trip, and keys differing only in case are distinct.
+pub async fn unicode_keys_round_trip_case_sensitively(store: &dyn KeyValue) {
+    for key in ["unicode/é", "unicode/中文", "unicode/😀", "unicode/ß"] {
+        ok(store.put(key, key.as_bytes()).await, "put");
+        assert_eq!(
+            ok(store.get(key).await, "get"),
+            Some(key.as_bytes().to_vec()),
+            "key {key}"
+        );
+    }
+    ok(store.put("case/a", b"lower").await, "put lower");
+    ok(store.put("case/A", b"upper").await, "put upper");
+    assert_eq!(
+        ok(store.get("case/a").await, "get lower"),
+        Some(b"lower".to_vec())
+    );
+    assert_eq!(
+        ok(store.get("case/A").await, "get upper"),
+        Some(b"upper".to_vec())
+    );
+    assert!(ok(store.delete("case/A").await, "delete upper"));
+    assert_eq!(
+        ok(store.get("case/a").await, "get lower after"),
+        Some(b"lower".to_vec())
+    );
+}
+
+/// `scan` walks every key once in byte order, `limit` at a time, and `next` is `Some` exactly
+/// when more entries follow.
+pub async fn scan_pages_in_byte_order(store: &dyn KeyValue) {
+    clear(store).await;
+    // Upper case before lower case, punctuation and multi-byte UTF-8 where bytes put them, and
+    // the characters Redis gives meaning to in lexical ranges.
+    let mut keys: Vec<String> = [
+        "A", "B", "Z", "a", "b", "z", "a0", "a_", "a-", "aa", "ab", "é", "中", "😀", "0", "~", "-",
+        "+", "[", "(", "k 1",
+    ]
+    .iter()
+    .map(|key| (*key).to_owned())
+    .collect();
+    keys.extend((0..4).map(|n| format!("key{n:02}")));
+    assert_eq!(keys.len(), 25);
+    for key in shuffled(&keys) {
+        ok(store.put(&key, value_of(&key).as_slice()).await, "put");
+    }
+    keys.sort();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = ok(store.scan(cursor.as_deref(), 7).await, "scan");
+        assert!(
+            page.entries.len() <= 7,
+            "page of {} entries over a limit of 7",
+            page.entries.len()
+        );
+        for (key, value) in &page.entries {
+            assert_eq!(value, &value_of(key), "value of {key}");
+        }
+        seen.extend(page.entries.iter().map(|(key, _)| key.clone()));
+        match page.next {
+            Some(next) => {
+                assert_eq!(
+                    page.entries.len(),
+                    7,
+                    "a page followed by another must be full"
+                );
+                assert_eq!(
+                    Some(&next),
+                    page.entries.last().map(|(key, _)| key),
+                    "cursor"
+                );
+                cursor = Some(next);
+            }
+            None => break,
+        }
+        assert!(seen.len() <= keys.len(), "scan repeats keys: {seen:?}");
+    }
+    assert_eq!(seen, keys, "scan must list every key once, in byte order");
+
+    let whole = ok(
+        store.scan(None, keys.len()).await,
+        "scan of exactly all keys",
+    );
+    assert_eq!(whole.entries.len(), keys.len());
+    assert_eq!(
+        whole.next, None,
+        "no page follows the one holding the last key"
+    );
+    let short = ok(
+        store.scan(None, keys.len() - 1).await,
+        "scan of all keys but one",
+    );
+    assert_eq!(
+        short.next.as_deref(),
+        keys.get(keys.len() - 2).map(String::as_str)
+    );
+    clear(store).await;
+}
+
+/// `scan` after a cursor that is not a stored key starts at the next key; a `limit` of 0 is
+/// read as 1.
+pub async fn scan_after_cursor_that_is_not_a_key(store: &dyn KeyValue) {
+    clear(store).await;
+    for key in ["a", "c", "e"] {
+        ok(store.put(key, key.as_bytes()).await, "put");
+    }
+    let page = ok(store.scan(Some("b"), 10).await, "scan after b");
+    assert_eq!(keys_of(&page), ["c", "e"]);
+    assert_eq!(page.next, None);
+
+    let page = ok(store.scan(Some("cc"), 10).await, "scan after cc");
+    assert_eq!(keys_of(&page), ["e"]);
+
+    let page = ok(store.scan(Some("e"), 10).await, "scan after the last key");
+    assert_eq!(page, ScanPage::default());
+
+    let page = ok(store.scan(None, 0).await, "scan with limit 0");
+    assert_eq!(keys_of(&page), ["a"]);
+    assert_eq!(page.next.as_deref(), Some("a"));
+    clear(store).await;
+}
+
+/// Sixteen concurrent `put_if_absent` of one key: exactly one stores, and its value stays.
+pub async fn concurrent_put_if_absent_has_one_winner(store: &dyn KeyValue) {
+    let attempts = (0..16u8).map(|n| async move {
+        let stored = ok(store.put_if_absent("race/key", &[n]).await, "put_if_absent");
+        (n, stored)
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<u8> = results
+        .iter()
+        .filter(|(_, stored)| *stored)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(ok(store.get("race/key").await, "get"), Some(winners));
+}
+
+/// A 1 MiB value round-trips unchanged.
+pub async fn large_value_round_trips(store: &dyn KeyValue) {
+    let value: Vec<u8> = (0..1024 * 1024u32)
+        .map(|n| (n.wrapping_mul(31) % 251) as u8)
+        .collect();
+    ok(store.put("large/key", &value).await, "put");
+    let read = ok(store.get("large/key").await, "get");
+    assert!(
+        read.as_ref() == Some(&value),
+        "the 1 MiB value came back changed"
+    );
+}
+
+/// `ping` succeeds against a healthy backend.
+pub async fn ping_succeeds(store: &dyn KeyValue) {
+    ok(store.ping().await, "ping");
+}
+
+/// Deletes every key, page by page.
+async fn clear(store: &dyn KeyValue) {
+    loop {
+        let page = ok(store.scan(None, 100).await, "scan to clear");
+        if page.entries.is_empty() {
+            return;
+        }
+        for (key, _) in &page.entries {
+            ok(store.delete(key).await, "delete to clear");
+        }
+    }
+}
+
+fn ok<T>(result: Result<T, StorageError>, what: &str) -> T {
+    result.unwrap_or_else(|error| panic!("{what} failed: {error} ({error:?})"))
+}
+
+fn value_of(key: &str) -> Vec<u8> {
+    format!("value of {key}").into_bytes()
+}
+
+fn keys_of(page: &ScanPage) -> Vec<&str> {
+    page.entries.iter().map(|(key, _)| key.as_str()).collect()
+}
+
+/// Kept out of the async functions, whose futures must stay `Send`.
+fn shuffled(keys: &[String]) -> Vec<String> {
+    let mut keys = keys.to_vec();
+    keys.shuffle(&mut rand::rng());
+    keys
+}
