@@ -504,8 +504,10 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let mut source = Source::default();
-        source.file = Some(PathBuf::from("/nonexistent/hello.toml"));
+        let source = Source {
+            file: Some(PathBuf::from("/nonexistent/hello.toml")),
+            ..Source::default()
+        };
         let error = load::<NoServiceSettings>("hello", &hello_defaults(), &source).unwrap_err();
         assert!(error.to_string().contains("does not exist"));
     }

@@ -11,7 +11,7 @@
 //! - [`health`]: dependency checks, cached, behind `/readyz`; the readiness latch.
 //! - [`metrics`]: recorder, canonical names, explicit buckets.
 //! - [`telemetry`]: logs and OTLP traces.
-//! - [`shutdown`]: SIGTERM/SIGINT.
+//! - [`shutdown`][mod@shutdown]: SIGTERM/SIGINT handlers.
 //! - [`storage`]: the storage traits and their backends.
 //! - `testing` (feature `testing`): `TestApp` for services' tests.
 

@@ -39,7 +39,9 @@ enum Command {
 /// A service's `main` is one line:
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     platform::run(platform::Service::new("demo", "0.1.0", 8089, |_| async { Ok(axum::Router::new()) }))
+///     platform::run(platform::Service::new("demo", "0.1.0", 8089, |_: platform::Context| async {
+///         Ok(axum::Router::new())
+///     }))
 /// }
 /// ```
 pub fn run<S>(service: Service<S>) -> ExitCode

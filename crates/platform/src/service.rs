@@ -45,7 +45,7 @@ type BuildFn<S> =
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// let service = platform::Service::new("demo", "0.1.0", 8089, |_context| async {
+/// let service = platform::Service::new("demo", "0.1.0", 8089, |_context: platform::Context| async {
 ///     Ok(Router::new().route("/demo", get(|| async { "hi" })))
 /// });
 /// assert_eq!(service.name(), "demo");

@@ -36,20 +36,16 @@ pub struct TelemetryGuard {
 impl TelemetryGuard {
     /// Flushes buffered spans now. Called on shutdown; also done on drop.
     pub fn flush(&self) {
-        if let Some(provider) = &self.provider {
-            if let Err(error) = provider.force_flush() {
-                tracing::warn!(error = %error, "Flushing traces failed.");
-            }
+        if let Some(Err(error)) = self.provider.as_ref().map(SdkTracerProvider::force_flush) {
+            tracing::warn!(error = %error, "Flushing traces failed.");
         }
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("Shutting down the trace exporter failed: {error}");
-            }
+        if let Some(Err(error)) = self.provider.take().map(|provider| provider.shutdown()) {
+            eprintln!("Shutting down the trace exporter failed: {error}");
         }
     }
 }

@@ -1,5 +1,8 @@
 //! hello's HTTP test suite: one binary (zero2prod style), one module per concern.
 
+// A failed unwrap in a test helper is the test failing, loudly, where it happened.
+#![allow(clippy::unwrap_used)]
+
 mod birthdays;
 mod cli;
 mod faults;

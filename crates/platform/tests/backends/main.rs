@@ -6,6 +6,8 @@
 //! `TEST_MYSQL_URL` and `TEST_REDIS_URL` are set; otherwise the test says it skipped. When a
 //! variable is set, an unreachable server fails the test.
 
+// A failed unwrap in a test helper is the test failing, loudly, where it happened.
+#![allow(clippy::unwrap_used)]
 // Tests read their server URLs from the environment, which `.ci/run` sets; the services
 // themselves still read configuration only in `platform::config`.
 #![allow(clippy::disallowed_methods)]

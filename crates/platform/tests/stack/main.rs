@@ -1,6 +1,9 @@
 //! The platform's HTTP stack with handlers built to misbehave: slow, hanging, panicking.
 //! Every case goes through the real start-up path on random ports (`TestApp`).
 
+// A failed unwrap in a test helper is the test failing, loudly, where it happened.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ fn misbehaving(release: Arc<Notify>, entered: Arc<Notify>) -> Service {
                         "released"
                     }),
                 )
-                .route("/hang", get(|| futures::future::pending::<&'static str>()))
+                .route("/hang", get(futures::future::pending::<&'static str>))
                 .route("/panic", get(explode))
                 .route("/ok", get(|| async { "ok" })))
         }
