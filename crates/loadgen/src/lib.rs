@@ -1,0 +1,14 @@
+//! loadgen: a closed-loop load generator and the benchmark harness behind `BENCHMARKS.md`.
+//!
+//! One module per concern; a new service adds a file under `scenario/` and a target in `bench`,
+//! a new protocol (WebSocket) adds a runner beside `http`.
+
+pub mod baseline;
+pub mod bench;
+pub mod cli;
+pub mod cpu;
+pub mod http;
+pub mod report;
+pub mod scenario;
+pub mod summary;
+pub mod target;
