@@ -1,12 +1,13 @@
 //! The HTTP stack every service runs, in one function, in the order DESIGN.md gives.
 //!
-//! request id → problem rendering → trace span → metrics → catch panic → timeout → body limit →
-//! concurrency limit with load shedding → security headers → routes.
+//! request id → observe (trace span, metrics, problem rendering) → catch panic → timeout → body
+//! limit → concurrency limit with load shedding → security headers → routes.
 //!
 //! The stack is applied with `Router::layer`, so it runs after routing and every layer sees the
 //! matched route template; the 404 fallback is set first so it runs through the stack too.
 
 pub mod json;
+mod observe;
 pub mod path;
 pub mod problem;
 
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower::ServiceBuilder;
@@ -27,9 +28,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::ServerSettings;
 use crate::health::Health;
@@ -73,24 +71,18 @@ pub fn stack(routes: Router, settings: &ServerSettings, health: Health) -> Route
                 .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
                     REQUEST_ID,
                 )))
-                // Inside the request id: every error response below becomes a problem with it.
-                .layer(axum::middleware::from_fn(problem::render))
                 // Credentials never reach a log line, whatever a later layer prints.
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                     header::COOKIE,
                     header::PROXY_AUTHORIZATION,
                 ]))
-                // The request span: method, route, request id, status; continues `traceparent`.
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_request(())
-                        .on_response(log_response)
-                        .on_failure(()),
-                )
-                // Metrics outside the panic and timeout layers, so those answers are counted.
-                .layer(axum::middleware::from_fn(crate::metrics::track))
+                // Trace span (continues `traceparent`), metrics by route template, and, inside the
+                // request id, every error response below rendered as a problem carrying it.
+                // Outside the panic and timeout layers, so those answers are counted too.
+                .layer(observe::ObserveLayer::new(
+                    crate::metrics::HttpMetrics::new(),
+                ))
                 .layer(CatchPanicLayer::custom(panic_to_problem))
                 // Timeout and load-shed errors become 503 problems here.
                 .layer(HandleErrorLayer::new(move |error| {
@@ -117,41 +109,6 @@ pub fn stack(routes: Router, settings: &ServerSettings, health: Health) -> Route
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     // A route that sets its own value (an HTML page's CSP) keeps it.
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-}
-
-fn request_span<B>(request: &Request<B>) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| path.as_str());
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let span = tracing::info_span!(
-        "HTTP request",
-        method = %request.method(),
-        route,
-        request_id = header(REQUEST_ID).unwrap_or_default(),
-        status = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-    );
-    if let Some(trace_id) = header("traceparent").and_then(crate::telemetry::trace_id) {
-        span.record("trace_id", trace_id);
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(request.headers()))
-        });
-        let _ = span.set_parent(parent);
-    }
-    span
-}
-
-fn log_response<B>(response: &Response<B>, latency: Duration, span: &Span) {
-    let status = response.status();
-    span.record("status", status.as_u16());
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), latency_ms, "Request failed.");
-    } else {
-        tracing::debug!(status = status.as_u16(), latency_ms, "Request finished.");
-    }
 }
 
 fn panic_to_problem(panic: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
@@ -184,18 +141,5 @@ async fn middleware_error(error: tower::BoxError, timeout: Duration) -> Problem 
     } else {
         tracing::error!(error = %error, "A middleware failed.");
         Problem::internal()
-    }
-}
-
-/// Reads W3C trace context out of request headers.
-struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
     }
 }

@@ -4,12 +4,11 @@
 //! includes each SLO latency threshold, so an SLO on "faster than 100 ms" reads a bucket bound.
 //! Label values come only from route templates, a closed method set and status codes.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Canonical metric names, shared by the code that records and the code that generates rules.
@@ -115,46 +114,98 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Middleware: records `http_server_request_duration_seconds` and `http_server_active_requests`.
+/// The HTTP server metrics with their handles cached: a request records into a histogram found
+/// by route, method and status under a read lock, without building label sets or allocating.
 ///
-/// Runs after routing (the stack is applied with `Router::layer`), so `MatchedPath` gives the
-/// route template; requests no route matched are labelled `unmatched`.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route: String = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = method_label(request.method());
-    metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
-    let guard = InFlight {
-        start: Instant::now(),
-        route,
-        method,
-        finished: false,
-    };
-    let response = next.run(request).await;
-    guard.finish(response.status());
-    response
+/// The label set is bounded: routes are the router's templates (or `unmatched`), methods a
+/// closed set, statuses at most a few dozen.
+#[derive(Clone)]
+pub(crate) struct HttpMetrics {
+    active: metrics::Gauge,
+    durations: Arc<RwLock<DurationHandles>>,
 }
 
-/// Counts a request in flight; on drop before `finish`, the client went away.
-struct InFlight {
+/// Route template → (method, status) → histogram.
+type DurationHandles = HashMap<String, HashMap<(&'static str, u16), metrics::Histogram>>;
+
+impl HttpMetrics {
+    /// Handles from the installed recorder; call after [`install`].
+    pub(crate) fn new() -> HttpMetrics {
+        HttpMetrics {
+            active: metrics::gauge!(names::HTTP_ACTIVE_REQUESTS),
+            durations: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// Counts a request in flight until [`InFlight::finish`], or until dropped (client gone).
+    pub(crate) fn start(
+        &self,
+        route: Option<MatchedPath>,
+        method: &axum::http::Method,
+    ) -> InFlight {
+        self.active.increment(1.0);
+        InFlight {
+            metrics: self.clone(),
+            start: Instant::now(),
+            route,
+            method: method_label(method),
+            finished: false,
+        }
+    }
+
+    fn duration(
+        &self,
+        route: &str,
+        method: &'static str,
+        status: u16,
+    ) -> Option<metrics::Histogram> {
+        if let Some(histogram) = self
+            .durations
+            .read()
+            .ok()
+            .and_then(|handles| handles.get(route)?.get(&(method, status)).cloned())
+        {
+            return Some(histogram);
+        }
+        let histogram = metrics::histogram!(
+            names::HTTP_REQUEST_DURATION,
+            "http_route" => route.to_owned(),
+            "http_request_method" => method,
+            "http_response_status_code" => status.to_string(),
+        );
+        let mut handles = self.durations.write().ok()?;
+        handles
+            .entry(route.to_owned())
+            .or_default()
+            .insert((method, status), histogram.clone());
+        Some(histogram)
+    }
+}
+
+/// One request in flight; records its duration on [`InFlight::finish`] and counts an abort when
+/// dropped before that.
+pub(crate) struct InFlight {
+    metrics: HttpMetrics,
     start: Instant,
-    route: String,
+    route: Option<MatchedPath>,
     method: &'static str,
     finished: bool,
 }
 
 impl InFlight {
-    fn finish(mut self, status: axum::http::StatusCode) {
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+
+    /// Records the request's duration under its status.
+    pub(crate) fn finish(mut self, status: axum::http::StatusCode) {
         self.finished = true;
-        metrics::histogram!(
-            names::HTTP_REQUEST_DURATION,
-            "http_route" => self.route.clone(),
-            "http_request_method" => self.method,
-            "http_response_status_code" => status.as_u16().to_string(),
-        )
-        .record(self.start.elapsed().as_secs_f64());
+        if let Some(histogram) = self
+            .metrics
+            .duration(self.route(), self.method, status.as_u16())
+        {
+            histogram.record(self.start.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -163,11 +214,11 @@ impl Drop for InFlight {
         if !self.finished {
             metrics::counter!(
                 names::HTTP_ABORTED_REQUESTS,
-                "http_route" => std::mem::take(&mut self.route),
+                "http_route" => self.route().to_owned(),
                 "http_request_method" => self.method,
             )
             .increment(1);
         }
-        metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).decrement(1.0);
+        self.metrics.active.decrement(1.0);
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Handlers return [`Problem`] (usually through their own error enum's `From` impl). Its
 //! `IntoResponse` writes the body and keeps the `Problem` in the response extensions; the
-//! [`render`] middleware, just inside the request-id layer, then adds the `request_id` member and
-//! turns any other error response that inner layers produced (axum's 405, a 413 from the body
-//! limit) into a problem too, so no plain-text error ever leaves the process.
+//! observation layer, just inside the request-id layer, then calls [`finalize`], which adds the
+//! `request_id` member and turns any other error response that inner layers produced (axum's
+//! 405, a 413 from the body limit) into a problem too, so no plain-text error leaves the process.
 
 use std::borrow::Cow;
 
@@ -149,19 +149,17 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Middleware: gives every error response a problem body carrying the request's `x-request-id`.
+/// Gives an error response a problem body carrying `request_id`; other responses pass as they
+/// are. Called once per request by the observation layer, outside every layer that can answer.
 ///
-/// Runs inside the request-id layer, so the header is always set. Headers such as `Allow`,
-/// `Retry-After` and `WWW-Authenticate` on the inner response are kept.
-pub async fn render(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(crate::http::REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+/// Headers such as `Allow`, `Retry-After` and `WWW-Authenticate` on the response are kept; a
+/// response without a `Problem` (axum's 405, a 413 from the body limit) gets one for its status.
+pub(crate) fn finalize(
+    response: Response,
+    request_id: Option<&str>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -169,9 +167,9 @@ pub async fn render(request: Request, next: Next) -> Response {
     let (mut parts, _body) = response.into_parts();
     let mut problem = match parts.extensions.remove::<Problem>() {
         Some(problem) => problem,
-        None => problem_for_bare_status(status, &method, &path, &parts.headers),
+        None => problem_for_bare_status(status, method, uri.path(), &parts.headers),
     };
-    problem.request_id = request_id;
+    problem.request_id = request_id.map(str::to_owned);
     parts
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -184,6 +182,18 @@ pub async fn render(request: Request, next: Next) -> Response {
     let body = problem.body();
     parts.extensions.insert(problem);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Middleware form of [`finalize`], for routers outside the main stack (the admin listener).
+pub async fn render(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(crate::http::REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let response = next.run(request).await;
+    finalize(response, request_id.as_deref(), &method, &uri)
 }
 
 /// A problem for an error response some layer produced without one.

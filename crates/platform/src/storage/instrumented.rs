@@ -6,6 +6,7 @@
 //! (`ok`, `not_found` for a `get` that found nothing or a `delete` of a missing key, `error`).
 //! Every label value is a `&'static str`, so the label set stays bounded.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,14 +20,40 @@ use crate::metrics::names::STORAGE_OPERATION_DURATION as OPERATION_DURATION;
 /// A [`KeyValue`] that times, bounds and counts every call to the one it wraps.
 pub struct Instrumented {
     inner: Arc<dyn KeyValue>,
-    timeout: Duration,
+    timeout: Option<Duration>,
+    /// One handle per (operation, outcome), made once, so a call does no registry lookup.
+    histograms: HashMap<(&'static str, &'static str), metrics::Histogram>,
 }
+
+const OPERATIONS: [&str; 6] = ["get", "put", "put_if_absent", "delete", "scan", "ping"];
+const OUTCOMES: [&str; 3] = ["ok", "not_found", "error"];
 
 impl Instrumented {
     /// Wraps `inner`; each operation that takes longer than `timeout` is abandoned and reported
     /// as [`StorageError::Unavailable`].
+    ///
+    /// The in-process `memory` backend cannot stall, so it runs without a timer.
     pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration) -> Instrumented {
-        Instrumented { inner, timeout }
+        let backend = inner.backend();
+        let histograms = OPERATIONS
+            .iter()
+            .flat_map(|operation| OUTCOMES.iter().map(move |outcome| (*operation, *outcome)))
+            .map(|(operation, outcome)| {
+                let histogram = metrics::histogram!(
+                    OPERATION_DURATION,
+                    "backend" => backend,
+                    "operation" => operation,
+                    "outcome" => outcome,
+                );
+                ((operation, outcome), histogram)
+            })
+            .collect();
+        let timeout = (backend != "memory").then_some(timeout);
+        Instrumented {
+            inner,
+            timeout,
+            histograms,
+        }
     }
 
     /// Runs one operation of the inner store under the timeout and records it.
@@ -39,11 +66,14 @@ impl Instrumented {
     ) -> Result<T, StorageError> {
         let backend = self.inner.backend();
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, future).await {
-            Ok(result) => result,
-            Err(_) => Err(StorageError::Unavailable(
-                format!("{backend} {operation} timed out after {:?}", self.timeout).into(),
-            )),
+        let result = match self.timeout {
+            None => future.await,
+            Some(timeout) => match tokio::time::timeout(timeout, future).await {
+                Ok(result) => result,
+                Err(_) => Err(StorageError::Unavailable(
+                    format!("{backend} {operation} timed out after {timeout:?}").into(),
+                )),
+            },
         };
         let outcome = match &result {
             Ok(value) => classify(value),
@@ -52,13 +82,9 @@ impl Instrumented {
                 "error"
             }
         };
-        metrics::histogram!(
-            OPERATION_DURATION,
-            "backend" => backend,
-            "operation" => operation,
-            "outcome" => outcome,
-        )
-        .record(started.elapsed().as_secs_f64());
+        if let Some(histogram) = self.histograms.get(&(operation, outcome)) {
+            histogram.record(started.elapsed().as_secs_f64());
+        }
         result
     }
 }

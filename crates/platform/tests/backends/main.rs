@@ -294,11 +294,13 @@ async fn instrumented_records_operation_durations() {
 
     let rendered = handle.render();
     let has_series = |operation: &str, outcome: &str| {
+        // Handles are registered up front, so only a non-zero count proves a recording.
         rendered.lines().any(|line| {
-            line.starts_with("storage_operation_duration_seconds")
+            line.starts_with("storage_operation_duration_seconds_count")
                 && line.contains("backend=\"memory\"")
                 && line.contains(&format!("operation=\"{operation}\""))
                 && line.contains(&format!("outcome=\"{outcome}\""))
+                && !line.ends_with(" 0")
         })
     };
     assert!(
