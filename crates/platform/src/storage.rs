@@ -12,6 +12,7 @@ pub mod memory;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;
+mod sql;
 pub mod sqlite;
 
 #[cfg(any(test, feature = "testing"))]

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 
+use super::sql::Statements;
 use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
 
 /// Longest key in bytes: the width of the `VARBINARY` primary key.
@@ -32,41 +33,27 @@ pub struct MysqlKeyValue {
     sql: Statements,
 }
 
-/// The statements of one namespace, formatted once because the table name is part of them.
-#[derive(Debug, Clone)]
-struct Statements {
-    create: String,
-    drop: String,
-    get: String,
-    put: String,
-    put_if_absent: String,
-    delete: String,
-    scan_first: String,
-    scan_after: String,
-}
-
-impl Statements {
-    fn new(table: &str) -> Statements {
-        Statements {
-            create: format!(
-                "CREATE TABLE IF NOT EXISTS {table} \
-                 (k VARBINARY({MAX_KEY_BYTES}) NOT NULL PRIMARY KEY, v LONGBLOB NOT NULL) \
-                 ENGINE = InnoDB"
-            ),
-            drop: format!("DROP TABLE IF EXISTS {table}"),
-            get: format!("SELECT v FROM {table} WHERE k = ?"),
-            // `VALUES(v)` is deprecated in MySQL 8.0.20 but is the one spelling MariaDB and
-            // MySQL both accept; MariaDB has no `AS new` row alias.
-            put: format!(
-                "INSERT INTO {table} (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)"
-            ),
-            // IGNORE would also turn a too-long key into a truncation warning; keys are checked
-            // against MAX_KEY_BYTES before any statement runs, so only the duplicate is ignored.
-            put_if_absent: format!("INSERT IGNORE INTO {table} (k, v) VALUES (?, ?)"),
-            delete: format!("DELETE FROM {table} WHERE k = ?"),
-            scan_first: format!("SELECT k, v FROM {table} ORDER BY k LIMIT ?"),
-            scan_after: format!("SELECT k, v FROM {table} WHERE k > ? ORDER BY k LIMIT ?"),
-        }
+/// This dialect's statements for the table `table`.
+fn statements(table: &str) -> Statements {
+    Statements {
+        create: format!(
+            "CREATE TABLE IF NOT EXISTS {table} \
+             (k VARBINARY({MAX_KEY_BYTES}) NOT NULL PRIMARY KEY, v LONGBLOB NOT NULL) \
+             ENGINE = InnoDB"
+        ),
+        drop: format!("DROP TABLE IF EXISTS {table}"),
+        get: format!("SELECT v FROM {table} WHERE k = ?"),
+        // `VALUES(v)` is deprecated in MySQL 8.0.20 but is the one spelling MariaDB and
+        // MySQL both accept; MariaDB has no `AS new` row alias.
+        put: format!(
+            "INSERT INTO {table} (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)"
+        ),
+        // IGNORE would also turn a too-long key into a truncation warning; keys are checked
+        // against MAX_KEY_BYTES before any statement runs, so only the duplicate is ignored.
+        put_if_absent: format!("INSERT IGNORE INTO {table} (k, v) VALUES (?, ?)"),
+        delete: format!("DELETE FROM {table} WHERE k = ?"),
+        scan_first: format!("SELECT k, v FROM {table} ORDER BY k LIMIT ?"),
+        scan_after: format!("SELECT k, v FROM {table} WHERE k > ? ORDER BY k LIMIT ?"),
     }
 }
 
@@ -99,7 +86,7 @@ impl MysqlKeyValue {
 
         let store = MysqlKeyValue {
             pool,
-            sql: Statements::new(&format!("kv_{namespace}")),
+            sql: statements(&format!("kv_{namespace}")),
         };
         if migrate {
             // MySQL serialises DDL on one table name with metadata locks, so concurrent

@@ -18,13 +18,12 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+use super::sql::Statements;
+use super::{ConnectOptions, StorageError, validate_namespace};
 
 /// A key–value namespace stored as the table `kv_<namespace>` of one SQLite database.
 #[derive(Debug, Clone)]
@@ -33,40 +32,24 @@ pub struct SqliteKeyValue {
     sql: Statements,
 }
 
-/// The statements of one namespace, formatted once because the table name is part of them.
-#[derive(Debug, Clone)]
-struct Statements {
-    create: String,
-    drop: String,
-    get: String,
-    put: String,
-    put_if_absent: String,
-    delete: String,
-    scan_first: String,
-    scan_after: String,
-}
-
-impl Statements {
-    fn new(table: &str) -> Statements {
-        Statements {
-            create: format!(
-                "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)"
-            ),
-            drop: format!("DROP TABLE IF EXISTS {table}"),
-            get: format!("SELECT value FROM {table} WHERE key = ?1"),
-            put: format!(
-                "INSERT INTO {table} (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            ),
-            put_if_absent: format!(
-                "INSERT INTO {table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
-            ),
-            delete: format!("DELETE FROM {table} WHERE key = ?1"),
-            scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT ?1"),
-            scan_after: format!(
-                "SELECT key, value FROM {table} WHERE key > ?1 ORDER BY key LIMIT ?2"
-            ),
-        }
+/// This dialect's statements for the table `table`.
+fn statements(table: &str) -> Statements {
+    Statements {
+        create: format!(
+            "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)"
+        ),
+        drop: format!("DROP TABLE IF EXISTS {table}"),
+        get: format!("SELECT value FROM {table} WHERE key = ?1"),
+        put: format!(
+            "INSERT INTO {table} (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ),
+        put_if_absent: format!(
+            "INSERT INTO {table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
+        ),
+        delete: format!("DELETE FROM {table} WHERE key = ?1"),
+        scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT ?1"),
+        scan_after: format!("SELECT key, value FROM {table} WHERE key > ?1 ORDER BY key LIMIT ?2"),
     }
 }
 
@@ -111,7 +94,7 @@ impl SqliteKeyValue {
 
         let store = SqliteKeyValue {
             pool,
-            sql: Statements::new(&format!("kv_{namespace}")),
+            sql: statements(&format!("kv_{namespace}")),
         };
         if migrate {
             sqlx::query(&store.sql.create)
@@ -181,80 +164,4 @@ fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     }
 }
 
-/// SQLite's `LIMIT` takes a signed 64-bit integer.
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-#[async_trait]
-impl KeyValue for SqliteKeyValue {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let row = sqlx::query(&self.sql.get)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        row.map(|row| row.try_get::<Vec<u8>, _>(0))
-            .transpose()
-            .map_err(map_sqlx_error)
-    }
-
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        sqlx::query(&self.sql.put)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
-        let done = sqlx::query(&self.sql.put_if_absent)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(&self.sql.delete)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `limit` is clamped to at least 1, as in every backend.
-    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
-        let limit = limit.max(1);
-        // One row past the page tells whether another page follows.
-        let fetch = sql_limit(limit.saturating_add(1));
-        let query = match after {
-            Some(after) => sqlx::query(&self.sql.scan_after).bind(after).bind(fetch),
-            None => sqlx::query(&self.sql.scan_first).bind(fetch),
-        };
-        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
-        let entries = rows
-            .iter()
-            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<Vec<u8>, _>(1)?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(map_sqlx_error)?;
-        Ok(ScanPage::from_rows(entries, limit))
-    }
-
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-}
+super::sql::impl_key_value_over_sqlx!(SqliteKeyValue, "sqlite");
