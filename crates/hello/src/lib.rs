@@ -6,6 +6,7 @@
 pub mod domain;
 pub mod error;
 pub mod routes;
+pub mod slo;
 
 use std::sync::Arc;
 
@@ -26,4 +27,5 @@ pub fn service_with_clock(clock: routes::Clock) -> platform::Service {
         }
     })
     .with_openapi(routes::ApiDoc::openapi)
+    .with_slos(slo::slos())
 }

@@ -12,6 +12,7 @@
 //! - [`metrics`]: recorder, canonical names, explicit buckets.
 //! - [`telemetry`]: logs and OTLP traces.
 //! - [`shutdown`][mod@shutdown]: SIGTERM/SIGINT handlers.
+//! - [`slo`]: SLOs declared in code, and what is generated from them.
 //! - [`storage`]: the storage traits and their backends.
 //! - `testing` (feature `testing`): `TestApp` for services' tests.
 
@@ -24,6 +25,7 @@ mod run;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod slo;
 pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,6 +1,7 @@
 //! `run(service)`: the command line every service binary shares.
 //!
-//! `serve` (the default), `check-config`, `migrate`; `--config FILE`, `--version`, `--help`.
+//! `serve` (the default), `check-config`, `migrate`, `slo rules|dashboard|openslo`; `--config FILE`,
+//! `--version`, `--help`.
 //! Exit codes: 0 on success and after a clean drain, 2 for an invalid configuration, 1 for any
 //! other start-up failure.
 
@@ -32,6 +33,21 @@ enum Command {
     CheckConfig,
     /// Apply schema migrations to the configured backend, then exit.
     Migrate,
+    /// Print what is generated from the service's SLOs.
+    Slo {
+        #[command(subcommand)]
+        artifact: SloArtifact,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum SloArtifact {
+    /// Prometheus recording and multi-window burn-rate alert rules (YAML).
+    Rules,
+    /// The Grafana dashboard (JSON).
+    Dashboard,
+    /// OpenSLO v1 documents (YAML).
+    Openslo,
 }
 
 /// Parses the command line, loads the configuration and runs the chosen command.
@@ -59,6 +75,16 @@ where
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    if let Some(Command::Slo { artifact }) = cli.command {
+        // Generated from the declaration alone: no configuration, no backend.
+        let render = match artifact {
+            SloArtifact::Rules => crate::slo::rules::render,
+            SloArtifact::Dashboard => crate::slo::dashboard::render,
+            SloArtifact::Openslo => crate::slo::openslo::render,
+        };
+        print!("{}", render(service.name(), service.slos()));
+        return ExitCode::SUCCESS;
+    }
     let source = Source::from_process(cli.config);
     let loaded = match config::load::<S>(service.name(), &service.default_settings(), &source) {
         Ok(loaded) => loaded,

@@ -56,6 +56,7 @@ pub struct Service<S = NoServiceSettings> {
     api_port: u16,
     build: BuildFn<S>,
     openapi: Option<fn() -> utoipa::openapi::OpenApi>,
+    slos: Vec<crate::slo::Slo>,
 }
 
 impl<S> Clone for Service<S> {
@@ -66,6 +67,7 @@ impl<S> Clone for Service<S> {
             api_port: self.api_port,
             build: self.build.clone(),
             openapi: self.openapi,
+            slos: self.slos.clone(),
         }
     }
 }
@@ -87,7 +89,19 @@ where
             api_port,
             build: Arc::new(move |context| Box::pin(build(context))),
             openapi: None,
+            slos: Vec::new(),
         }
+    }
+
+    /// Declares the service's SLOs; rules, dashboards, OpenSLO and `/slo` come from these.
+    pub fn with_slos(mut self, slos: Vec<crate::slo::Slo>) -> Self {
+        self.slos = slos;
+        self
+    }
+
+    /// The declared SLOs.
+    pub fn slos(&self) -> &[crate::slo::Slo] {
+        &self.slos
     }
 
     /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port.

@@ -1,0 +1,1 @@
+//! TODO(issue 3): the in-process error budget behind `GET /slo`.

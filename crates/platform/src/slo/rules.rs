@@ -1,0 +1,9 @@
+//! TODO(issue 3): generated from the SLO declarations.
+
+use crate::slo::Slo;
+
+/// Renders the rules of `service`'s `slos`.
+pub fn render(service: &str, slos: &[Slo]) -> String {
+    let _ = (service, slos);
+    String::new()
+}
