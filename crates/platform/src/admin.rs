@@ -4,6 +4,8 @@
 //! - `GET /livez`: 200 while the process serves.
 //! - `GET /readyz`: 200 or 503 with every dependency check (`application/health+json`).
 //! - `GET /info`: name, version, git revision and the backends in use.
+//! - `GET /slo`: per SLO, this process's counts, SLI, error budget remaining and burn rate over
+//!   each window (see [`crate::slo::budget`]).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::health::Health;
+use crate::slo::budget::Budgets;
 
 /// What `GET /info` answers.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +33,12 @@ pub struct Info {
 }
 
 /// The admin router.
-pub(crate) fn router(health: Health, prometheus: PrometheusHandle, info: Info) -> Router {
+pub(crate) fn router(
+    health: Health,
+    prometheus: PrometheusHandle,
+    info: Info,
+    budgets: Budgets,
+) -> Router {
     let info = Arc::new(info);
     let readyz_health = health.clone();
     Router::new()
@@ -39,6 +47,10 @@ pub(crate) fn router(health: Health, prometheus: PrometheusHandle, info: Info) -
         .route(
             "/readyz",
             get(move || crate::health::readyz_detailed(readyz_health.clone())),
+        )
+        .route(
+            "/slo",
+            get(move || async move { axum::Json(budgets.report()) }),
         )
         .route(
             "/info",

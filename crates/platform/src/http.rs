@@ -32,12 +32,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::ServerSettings;
 use crate::health::Health;
 use crate::http::problem::Problem;
+use crate::slo::budget::Budgets;
 
 /// The request id header, generated when the client sent none, and echoed back.
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// Wraps a service's routes in the platform stack, adding `/livez`, `/readyz` (status only)
-/// and the 404 problem fallback.
+/// and the 404 problem fallback. Every finished request is counted into `budgets` (what the
+/// admin port's `GET /slo` reports).
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -46,9 +48,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 ///     Router::new().route("/hello", get(|| async { "hi" })),
 ///     &settings,
 ///     platform::health::Health::default(),
+///     platform::slo::budget::Budgets::new(&[]),
 /// );
 /// ```
-pub fn stack(routes: Router, settings: &ServerSettings, health: Health) -> Router {
+pub fn stack(
+    routes: Router,
+    settings: &ServerSettings,
+    health: Health,
+    budgets: Budgets,
+) -> Router {
     let body_limit = usize::try_from(settings.body_limit.as_u64()).unwrap_or(usize::MAX);
     // One semaphore for the whole router: `Router::layer` clones the layer per route, and a
     // per-route limit would multiply the allowance.
@@ -82,6 +90,7 @@ pub fn stack(routes: Router, settings: &ServerSettings, health: Health) -> Route
                 // Outside the panic and timeout layers, so those answers are counted too.
                 .layer(observe::ObserveLayer::new(
                     crate::metrics::HttpMetrics::new(),
+                    budgets,
                 ))
                 .layer(CatchPanicLayer::custom(panic_to_problem))
                 // Timeout and load-shed errors become 503 problems here.

@@ -75,14 +75,16 @@ where
             get(move || async move { axum::Json(document.as_ref().clone()) }),
         );
     }
-    let app = crate::http::stack(routes, &settings.server, health.clone());
+    // One tracker per server: the API stack counts into it, the admin port's `/slo` reads it.
+    let budgets = crate::slo::budget::Budgets::new(service.slos());
+    let app = crate::http::stack(routes, &settings.server, health.clone(), budgets.clone());
     let info = Info {
         name: service.name(),
         version: service.version(),
         revision: REVISION,
         backends: backends.lock().map(|b| b.clone()).unwrap_or_default(),
     };
-    let admin = admin::router(health.clone(), prometheus.clone(), info.clone());
+    let admin = admin::router(health.clone(), prometheus.clone(), info.clone(), budgets);
 
     let api_listener = bind(settings.server.listen).await?;
     let admin_listener = bind(settings.admin.listen).await?;

@@ -125,19 +125,21 @@ impl Slo {
                 self.name, self.objective
             ));
         }
-        if let Sli::Latency {
-            threshold_seconds, ..
-        } = self.sli
-        {
-            if !BUCKETS
+        let threshold = match self.sli {
+            Sli::Latency {
+                threshold_seconds, ..
+            } => Some(threshold_seconds),
+            _ => None,
+        };
+        if let Some(threshold) = threshold
+            && !BUCKETS
                 .iter()
-                .any(|bound| (bound - threshold_seconds).abs() < 1e-12)
-            {
-                return Err(format!(
-                    "SLO `{}`: latency threshold {threshold_seconds}s is not a histogram bucket bound ({BUCKETS:?})",
-                    self.name
-                ));
-            }
+                .any(|bound| (bound - threshold).abs() < 1e-12)
+        {
+            return Err(format!(
+                "SLO `{}`: latency threshold {threshold}s is not a histogram bucket bound ({BUCKETS:?})",
+                self.name
+            ));
         }
         Ok(())
     }

@@ -7,4 +7,6 @@ mod birthdays;
 mod cli;
 mod faults;
 mod helpers;
+mod slo;
+mod slo_views;
 mod stack;

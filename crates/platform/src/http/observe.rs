@@ -2,7 +2,8 @@
 //! one hand-written service, because each `from_fn` middleware boxes a clone of the whole inner
 //! stack per request and this is the hot path of every service.
 //!
-//! Per request: one boxed future, one clone of the inner service, cached metric handles.
+//! Per request: one boxed future, one clone of the inner service, cached metric handles, and
+//! lock-free counting into the SLO error budgets (`GET /slo`).
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -18,16 +19,18 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::http::REQUEST_ID;
 use crate::metrics::HttpMetrics;
+use crate::slo::budget::{Budgets, UNMATCHED_ROUTE};
 
 /// Wraps a service in [`Observe`].
 #[derive(Clone)]
 pub(crate) struct ObserveLayer {
     metrics: HttpMetrics,
+    budgets: Budgets,
 }
 
 impl ObserveLayer {
-    pub(crate) fn new(metrics: HttpMetrics) -> ObserveLayer {
-        ObserveLayer { metrics }
+    pub(crate) fn new(metrics: HttpMetrics, budgets: Budgets) -> ObserveLayer {
+        ObserveLayer { metrics, budgets }
     }
 }
 
@@ -38,16 +41,19 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             metrics: self.metrics.clone(),
+            budgets: self.budgets.clone(),
         }
     }
 }
 
 /// Opens the request span, counts the request in flight, records its duration by route, method
-/// and status, logs it, and renders any error response as a problem carrying the request id.
+/// and status, counts it against the SLO error budgets, logs it, and renders any error response
+/// as a problem carrying the request id.
 #[derive(Clone)]
 pub(crate) struct Observe<S> {
     inner: S,
     metrics: HttpMetrics,
+    budgets: Budgets,
 }
 
 impl<S, B> Service<Request> for Observe<S>
@@ -78,13 +84,28 @@ where
         let span = request_span(&request, route.as_ref(), request_id.as_ref());
         // Kept only to explain a bare 404 or 405; cloning a `Uri` shares its bytes.
         let (method, uri) = (request.method().clone(), request.uri().clone());
+        // Cloning a `MatchedPath` shares its string; the budgets need it after `finish`.
+        let slo_route = route.clone();
         let in_flight = self.metrics.start(route, &method);
+        let budgets = self.budgets.clone();
         Box::pin(async move {
+            // When the client goes away this future is dropped here: the request is counted as
+            // aborted by `in_flight`'s drop and never reaches the budgets, neither good nor bad.
             let Ok(response) = inner.call(request).instrument(span.clone()).await;
             let response = response.map(axum::body::Body::new);
             let status = response.status();
+            let latency = started.elapsed();
             in_flight.finish(status);
-            log_response(status, started.elapsed(), &span);
+            // Recorded before the response is returned, so a client that has its answer can
+            // already read it at `/slo`.
+            budgets.record_request(
+                slo_route
+                    .as_ref()
+                    .map_or(UNMATCHED_ROUTE, MatchedPath::as_str),
+                status.as_u16(),
+                latency,
+            );
+            log_response(status, latency, &span);
             let request_id = request_id.as_ref().and_then(|value| value.to_str().ok());
             Ok(crate::http::problem::finalize(
                 response, request_id, &method, &uri,
