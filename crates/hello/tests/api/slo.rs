@@ -55,7 +55,24 @@ fn promtool_rule_tests_pass() {
 /// fails in CI, where `.ci/run` installs it.
 fn promtool(args: &[&str]) {
     assert!(Path::new(args[args.len() - 1]).exists(), "{args:?}");
-    let output = match Command::new("promtool").args(args).output() {
+    promtool_with_input(args, None);
+}
+
+/// Runs promtool with `input` on its standard input, failing the test with its output.
+fn promtool_with_input(args: &[&str], input: Option<&[u8]>) {
+    let spawned = Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            stdin.write_all(input.unwrap_or_default())?;
+            drop(stdin);
+            child.wait_with_output()
+        });
+    let output = match spawned {
         Ok(output) => output,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             // CI must not pass by skipping; clippy.toml bans env reads meant for configuration,
@@ -76,4 +93,20 @@ fn promtool(args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_live_metrics() {
+    let app = crate::helpers::spawn_with("memory:", time::macros::date!(2024 - 06 - 15), &[]).await;
+    let user = crate::helpers::unique_username();
+    assert_eq!(app.put_date(&user, "1990-06-16").await.status(), 204);
+    app.greeting(&user).await;
+    assert_eq!(app.put_date(&user, "2999-01-01").await.status(), 422);
+    assert_eq!(app.get_birthday("nobody").await.status(), 404);
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("http_server_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    promtool_with_input(&["check", "metrics"], Some(metrics.as_bytes()));
 }
