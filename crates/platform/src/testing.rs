@@ -161,25 +161,59 @@ impl Backend {
         match (self, self.variable()) {
             (Backend::Memory, _) => Some("memory:".to_owned()),
             (Backend::Sqlite, _) => Some(format!("sqlite://{}", temp_path("db").display())),
-            (_, Some(variable)) => match std::env::var(variable) {
-                Ok(url) if !url.is_empty() => Some(url),
-                _ => {
-                    assert!(
-                        std::env::var_os("CI").is_none(),
-                        "{variable} must be set under CI; the {self:?} {suite} suite cannot be skipped"
-                    );
-                    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
-                    use std::io::Write;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "skipped: {self:?} {suite} suite ({variable} unset)"
-                    );
+            (_, Some(variable)) => {
+                let url = std::env::var(variable).ok().filter(|url| !url.is_empty());
+                let what = format!("{variable} for the {self:?} {suite} suite");
+                if require(&what, url.is_some()) {
+                    url
+                } else {
                     None
                 }
-            },
+            }
             (_, None) => None,
         }
     }
+}
+
+/// Whether a test that needs `what` (a tool, a server) may go on: `true` when it is available.
+/// Otherwise the test prints `skipped: <what> not available` and should return, except under CI
+/// (`CI` set), where a missing dependency fails the test: CI must never pass by skipping.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    #[allow(clippy::disallowed_methods)] // Detects CI; configuration is not read here.
+    let in_ci = std::env::var_os("CI").is_some();
+    assert!(!in_ci, "{what} is required under CI but is not available");
+    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {what} not available");
+    false
+}
+
+/// Runs the external tool `program` (promtool, prometheus…) with `args`, feeding it `stdin`.
+/// `None` when it is not installed (see [`require`]); the caller asserts on the output.
+pub fn run_tool(program: &str, args: &[&str], stdin: &[u8]) -> Option<std::process::Output> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let spawned = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            require(program, false);
+            return None;
+        }
+        Err(error) => panic!("{program} cannot start: {error}"),
+    };
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin).expect("the tool reads its input");
+    }
+    Some(child.wait_with_output().expect("the tool finishes"))
 }
 
 /// A unique path in the temporary directory with extension `extension`.

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -57,23 +56,9 @@ fn slos() -> Vec<Slo> {
     ]
 }
 
-/// Whether this run is CI, where a missing tool is a failure rather than a skip.
-fn in_ci() -> bool {
-    // CI is detected, not configured: `platform::config` is for the service's settings.
-    #[allow(clippy::disallowed_methods, reason = "CI detection, not configuration")]
-    let ci = std::env::var_os("CI");
-    ci.is_some()
-}
-
 /// Skips (or fails under CI) when `tool` is not installed; `true` when the test should go on.
 fn require(tool: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    assert!(!in_ci(), "{tool} is required in CI but is not installed");
-    // libtest captures `eprintln!`; a direct write reaches the terminal.
-    let _ = std::io::stderr().write_all(format!("skipped: {tool} not installed\n").as_bytes());
-    false
+    platform::testing::require(tool, available)
 }
 
 /// Runs `promtool check rules` on every expression as a recording rule; panics with promtool's
