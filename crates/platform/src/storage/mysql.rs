@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::Row;
+use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 
 use super::sql::Statements;
@@ -111,31 +112,20 @@ impl MysqlKeyValue {
 
 /// The one place MySQL errors become [`StorageError`] kinds.
 fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    let temporary = match &error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // Error numbers that describe the server's state, not the statement: too many
-        // connections, shutdown in progress, lock wait timeout, deadlock, connection killed,
-        // server gone away or lost.
-        sqlx::Error::Database(database) => database
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .is_some_and(|mysql| {
-                matches!(
-                    mysql.number(),
-                    1040 | 1053 | 1205 | 1213 | 1927 | 2006 | 2013
-                )
-            }),
-        _ => false,
-    };
-    if temporary {
-        StorageError::Unavailable(Box::new(error))
-    } else {
-        StorageError::Backend(Box::new(error))
-    }
+    super::sql::map_sqlx_error(error, is_temporary)
+}
+
+/// Error numbers that describe the server's state, not the statement: too many connections,
+/// shutdown in progress, lock wait timeout, deadlock, connection killed, server gone away or lost.
+fn is_temporary(database: &dyn DatabaseError) -> bool {
+    database
+        .try_downcast_ref::<MySqlDatabaseError>()
+        .is_some_and(|mysql| {
+            matches!(
+                mysql.number(),
+                1040 | 1053 | 1205 | 1213 | 1927 | 2006 | 2013
+            )
+        })
 }
 
 /// Rejects keys the `VARBINARY` column cannot hold, rather than letting MySQL truncate them.

@@ -14,6 +14,7 @@
 
 use std::str::FromStr;
 
+use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::Statements;
@@ -113,28 +114,18 @@ impl PostgresKeyValue {
 
 /// The one place PostgreSQL errors become [`StorageError`] kinds.
 fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    let temporary = match &error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE classes that describe the server's state, not the statement: connection
-        // exceptions (08), insufficient resources (53), shutdown or start-up (57P01–57P03), and
-        // transactions the server chose to abort (40001, 40P01).
-        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
-        }),
-        _ => false,
-    };
-    if temporary {
-        StorageError::Unavailable(Box::new(error))
-    } else {
-        StorageError::Backend(Box::new(error))
-    }
+    super::sql::map_sqlx_error(error, is_temporary)
+}
+
+/// SQLSTATE classes that describe the server's state, not the statement: connection exceptions
+/// (08), insufficient resources (53), shutdown or start-up (57P01–57P03), and transactions the
+/// server chose to abort (40001, 40P01).
+fn is_temporary(database: &dyn DatabaseError) -> bool {
+    database.code().is_some_and(|code| {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+    })
 }
 
 super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres");

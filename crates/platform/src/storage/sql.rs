@@ -17,6 +17,30 @@ pub(crate) struct Statements {
     pub(crate) scan_after: String,
 }
 
+/// Maps a sqlx error to a [`StorageError`](super::StorageError) kind. Connection-level failures
+/// (I/O, TLS, protocol, pool timeout or closed) are temporary in every dialect; a database error
+/// is temporary when `temporary_database_error`, the dialect's own list of codes, says so.
+pub(crate) fn map_sqlx_error(
+    error: sqlx::Error,
+    temporary_database_error: fn(&dyn sqlx::error::DatabaseError) -> bool,
+) -> super::StorageError {
+    let temporary = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => temporary_database_error(database.as_ref()),
+        _ => false,
+    };
+    if temporary {
+        super::StorageError::Unavailable(Box::new(error))
+    } else {
+        super::StorageError::Backend(Box::new(error))
+    }
+}
+
 /// `LIMIT` for a page of `limit` entries plus the one that tells whether another page follows.
 pub(crate) fn fetch_limit(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)

@@ -18,6 +18,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -142,26 +143,16 @@ async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
 
 /// The one place SQLite errors become [`StorageError`] kinds.
 fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    let temporary = match &error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code: another writer held
-        // the lock past the busy timeout; it will let go.
-        sqlx::Error::Database(database) => database
-            .code()
-            .and_then(|code| code.parse::<u32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-        _ => false,
-    };
-    if temporary {
-        StorageError::Unavailable(Box::new(error))
-    } else {
-        StorageError::Backend(Box::new(error))
-    }
+    super::sql::map_sqlx_error(error, is_temporary)
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code: another writer held the lock
+/// past the busy timeout; it will let go.
+fn is_temporary(database: &dyn DatabaseError) -> bool {
+    database
+        .code()
+        .and_then(|code| code.parse::<u32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 super::sql::impl_key_value_over_sqlx!(SqliteKeyValue, "sqlite");
