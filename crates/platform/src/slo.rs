@@ -15,6 +15,7 @@
 pub mod budget;
 pub mod dashboard;
 pub mod openslo;
+pub(crate) mod promql;
 pub mod rules;
 
 use std::time::Duration;

@@ -14,8 +14,9 @@
 use serde_json::{Value, json};
 
 use crate::metrics::names;
+use crate::slo::Slo;
 use crate::slo::budget::{WINDOWS, duration_label};
-use crate::slo::{PROBE_ROUTES, Routes, Sli, Slo};
+use crate::slo::promql::{Events, job};
 
 /// Grafana's dashboard schema version this file is written for.
 const SCHEMA_VERSION: u64 = 39;
@@ -99,128 +100,6 @@ fn uid(service: &str) -> String {
     let mut uid = format!("slo-{cleaned}");
     uid.truncate(40);
     uid
-}
-
-/// A PromQL (and JSON, and YAML) double-quoted string literal: the escapes coincide.
-pub(crate) fn quoted(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
-}
-
-/// `job="<service>"`.
-fn job(service: &str) -> String {
-    format!("job={}", quoted(service))
-}
-
-/// A regular expression matching exactly one of `values`, metacharacters escaped.
-fn alternatives(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|value| {
-            value.chars().fold(String::new(), |mut escaped, c| {
-                if "\\.+*?()|[]{}^$".contains(c) {
-                    escaped.push('\\');
-                }
-                escaped.push(c);
-                escaped
-            })
-        })
-        .collect::<Vec<_>>()
-        .join("|")
-}
-
-/// The `http_route` matcher of `routes`.
-fn route_matcher(routes: &Routes) -> String {
-    match routes {
-        Routes::AllButProbes => format!("http_route!~{}", quoted(&alternatives(PROBE_ROUTES))),
-        Routes::Only(only) => format!("http_route=~{}", quoted(&alternatives(only))),
-    }
-}
-
-/// `selector` with `job="<service>"` added to its matchers.
-fn with_job(selector: &str, service: &str) -> String {
-    match selector.split_once('{') {
-        Some((name, rest)) if rest.trim_start().starts_with('}') => {
-            format!("{name}{{{}{rest}", job(service))
-        }
-        Some((name, rest)) => format!("{name}{{{},{rest}", job(service)),
-        None => format!("{selector}{{{}}}", job(service)),
-    }
-}
-
-/// The counters an SLO's events are read from.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Events {
-    /// Bad events and all events are counters.
-    Bad {
-        /// Selector of the bad events' counter.
-        bad: String,
-        /// Selector of all events' counter.
-        total: String,
-    },
-    /// Good events and all events are counters (a latency histogram's bucket and count).
-    Good {
-        /// Selector of the good events' counter.
-        good: String,
-        /// Selector of all events' counter.
-        total: String,
-    },
-}
-
-impl Events {
-    /// The selectors of `slo`'s events in `service`'s series.
-    pub(crate) fn of(service: &str, slo: &Slo) -> Events {
-        let duration = names::HTTP_REQUEST_DURATION;
-        match &slo.sli {
-            Sli::Availability { routes } => {
-                let matchers = format!("{},{}", job(service), route_matcher(routes));
-                Events::Bad {
-                    bad: format!(
-                        "{duration}_count{{{matchers},http_response_status_code=~\"5..\"}}"
-                    ),
-                    total: format!("{duration}_count{{{matchers}}}"),
-                }
-            }
-            Sli::Latency {
-                threshold_seconds,
-                routes,
-            } => {
-                let matchers = format!("{},{}", job(service), route_matcher(routes));
-                // The exporter writes bucket bounds with `f64`'s `Display`, so `le="0.1"`.
-                Events::Good {
-                    good: format!(
-                        "{duration}_bucket{{{matchers},le={}}}",
-                        quoted(&threshold_seconds.to_string())
-                    ),
-                    total: format!("{duration}_count{{{matchers}}}"),
-                }
-            }
-            Sli::Ratio { bad, total } => Events::Bad {
-                bad: with_job(bad, service),
-                total: with_job(total, service),
-            },
-        }
-    }
-
-    fn total(&self) -> &str {
-        match self {
-            Events::Bad { total, .. } | Events::Good { total, .. } => total,
-        }
-    }
-
-    /// The ratio of bad events over `window`: a ratio of sums. Bad events default to 0 when
-    /// their series do not exist yet (no 5xx ever answered), so the SLI reads 1, not "no data".
-    pub(crate) fn error_ratio(&self, window: &str) -> String {
-        let total = format!("sum(increase({}[{window}]))", self.total());
-        let bad = match self {
-            Events::Bad { bad, .. } => {
-                format!("(sum(increase({bad}[{window}])) or vector(0))")
-            }
-            Events::Good { good, .. } => {
-                format!("({total} - (sum(increase({good}[{window}])) or vector(0)))")
-            }
-        };
-        format!("{bad} / {total}")
-    }
 }
 
 /// Panels placed left to right, top to bottom, on Grafana's 24-column grid.
@@ -505,28 +384,7 @@ fn storage_and_process_panels(layout: &mut Layout, service: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn job_is_added_to_any_selector() {
-        assert_eq!(with_job("a_total", "chat"), "a_total{job=\"chat\"}");
-        assert_eq!(with_job("a_total{}", "chat"), "a_total{job=\"chat\"}");
-        assert_eq!(
-            with_job("a_total{outcome=\"failed\"}", "chat"),
-            "a_total{job=\"chat\",outcome=\"failed\"}"
-        );
-    }
-
-    #[test]
-    fn route_templates_are_matched_literally() {
-        assert_eq!(
-            route_matcher(&Routes::Only(&["/hello/{username}", "/a.b"])),
-            r#"http_route=~"/hello/\\{username\\}|/a\\.b""#
-        );
-        assert_eq!(
-            route_matcher(&Routes::AllButProbes),
-            r#"http_route!~"/livez|/readyz""#
-        );
-    }
+    use crate::slo::Sli;
 
     #[test]
     fn uid_is_stable_and_bounded() {

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use crate::slo::Slo;
 use crate::slo::budget::duration_label;
-use crate::slo::dashboard::{Events, number, quoted};
+use crate::slo::dashboard::number;
+use crate::slo::promql::{Events, quoted};
 
 /// Renders one OpenSLO v1 document per SLO of `service`.
 pub fn render(service: &str, slos: &[Slo]) -> String {

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::metrics::names::HTTP_REQUEST_DURATION;
-use crate::slo::{PROBE_ROUTES, Routes, Sli, Slo};
+use crate::slo::promql::{Events, job, quoted, with_job};
+use crate::slo::{Sli, Slo};
 
 /// The windows the error ratio is recorded over: every window an alert tier reads, plus the
 /// compliance window.
@@ -101,47 +102,23 @@ struct Selectors {
 }
 
 fn selectors(service: &str, slo: &Slo) -> Selectors {
-    let job = format!("job=\"{}\"", promql_escape(service));
-    match &slo.sli {
-        Sli::Availability { routes } => {
-            let total = format!(
-                "{HTTP_REQUEST_DURATION}_count{{{job},{}}}",
-                route_filter(routes)
-            );
-            let bad = format!(
-                "{HTTP_REQUEST_DURATION}_count{{{job},{},http_response_status_code=~\"5..\"}}",
-                route_filter(routes)
-            );
-            Selectors {
-                bad: format!("sum(FN({bad}[W]))"),
-                total: format!("sum(FN({total}[W]))"),
-                presence: format!("{HTTP_REQUEST_DURATION}_count{{{job}}}"),
-            }
+    let sum = |selector: &str| format!("sum(FN({selector}[W]))");
+    let (bad, total) = match Events::of(service, slo) {
+        Events::Bad { bad, total } => (sum(&bad), sum(&total)),
+        Events::Good { good, total } => {
+            (format!("({} - {})", sum(&total), sum(&good)), sum(&total))
         }
-        Sli::Latency {
-            threshold_seconds,
-            routes,
-        } => {
-            let total = format!(
-                "{HTTP_REQUEST_DURATION}_count{{{job},{}}}",
-                route_filter(routes)
-            );
-            // `le` is matched as a string: f64's Display is what the exporter writes (`0.1`, `1`).
-            let fast = format!(
-                "{HTTP_REQUEST_DURATION}_bucket{{{job},{},le=\"{threshold_seconds}\"}}",
-                route_filter(routes)
-            );
-            Selectors {
-                bad: format!("(sum(FN({total}[W])) - sum(FN({fast}[W])))"),
-                total: format!("sum(FN({total}[W]))"),
-                presence: format!("{HTTP_REQUEST_DURATION}_count{{{job}}}"),
-            }
+    };
+    let presence = match &slo.sli {
+        Sli::Ratio { total, .. } => with_job(total, service),
+        Sli::Availability { .. } | Sli::Latency { .. } => {
+            format!("{HTTP_REQUEST_DURATION}_count{{{}}}", job(service))
         }
-        Sli::Ratio { bad, total } => Selectors {
-            bad: format!("sum(FN({}[W]))", with_label(bad, &job)),
-            total: format!("sum(FN({}[W]))", with_label(total, &job)),
-            presence: with_label(total, &job),
-        },
+    };
+    Selectors {
+        bad,
+        total,
+        presence,
     }
 }
 
@@ -150,55 +127,6 @@ fn over(template: &str, function: &str, window: &str) -> String {
     template
         .replace("FN(", &format!("{function}("))
         .replace("[W]", &format!("[{window}]"))
-}
-
-/// Adds `label` to a PromQL selector, with or without an existing `{…}`.
-fn with_label(selector: &str, label: &str) -> String {
-    match selector.find('{') {
-        Some(open) => {
-            let (name, rest) = selector.split_at(open);
-            let inner = rest.trim_start_matches('{').trim_end_matches('}').trim();
-            if inner.is_empty() {
-                format!("{name}{{{label}}}")
-            } else {
-                format!("{name}{{{label},{inner}}}")
-            }
-        }
-        None => format!("{selector}{{{label}}}"),
-    }
-}
-
-fn route_filter(routes: &Routes) -> String {
-    match routes {
-        Routes::AllButProbes => format!("http_route!~\"{}\"", route_regex(PROBE_ROUTES)),
-        Routes::Only(routes) => format!("http_route=~\"{}\"", route_regex(routes)),
-    }
-}
-
-/// An anchored RE2 alternation matching exactly these route templates (`{id}` is literal),
-/// already escaped for a PromQL double-quoted string.
-fn route_regex(routes: &[&str]) -> String {
-    routes
-        .iter()
-        .map(|route| promql_escape(&regex_escape(route)))
-        .collect::<Vec<_>>()
-        .join("|")
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-/// Escapes a PromQL double-quoted string's content.
-fn promql_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn render_recording_group(out: &mut String, service: &str, slo: &Slo) {
@@ -230,11 +158,7 @@ fn render_recording_group(out: &mut String, service: &str, slo: &Slo) {
 
 fn render_alert_group(out: &mut String, service: &str, slo: &Slo) {
     let selectors = selectors(service, slo);
-    let matchers = format!(
-        "{{service=\"{}\",slo=\"{}\"}}",
-        promql_escape(service),
-        promql_escape(slo.name)
-    );
+    let matchers = format!("{{service={},slo={}}}", quoted(service), quoted(slo.name));
     let runbook = format!("README.md#runbook-{service}");
     let prefix = format!("{}{}", camel_case(service), camel_case(slo.name));
     let _ = writeln!(
@@ -564,27 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn only_routes_are_regex_escaped_for_promql() {
-        assert_eq!(
-            route_filter(&Routes::Only(&["/hello/{username}", "/a.b"])),
-            r#"http_route=~"/hello/\\{username\\}|/a\\.b""#
-        );
-        assert_eq!(
-            route_filter(&Routes::AllButProbes),
-            r#"http_route!~"/livez|/readyz""#
-        );
-    }
-
-    #[test]
     fn ratio_slis_are_scoped_to_the_job() {
-        assert_eq!(
-            with_label("chat_messages_total{outcome=\"failed\"}", "job=\"chat\""),
-            "chat_messages_total{job=\"chat\",outcome=\"failed\"}"
-        );
-        assert_eq!(
-            with_label("chat_messages_total", "job=\"chat\""),
-            "chat_messages_total{job=\"chat\"}"
-        );
         let text = render(
             "chat",
             &[Slo::new(
