@@ -197,15 +197,18 @@ impl InFlight {
         self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
     }
 
-    /// Records the request's duration under its status.
-    pub(crate) fn finish(mut self, status: axum::http::StatusCode) {
+    /// Records the request's duration under its status and returns it, so the log line and the
+    /// SLO budgets use the same measurement instead of reading the clock again.
+    pub(crate) fn finish(mut self, status: axum::http::StatusCode) -> std::time::Duration {
         self.finished = true;
+        let latency = self.start.elapsed();
         if let Some(histogram) = self
             .metrics
             .duration(self.route(), self.method, status.as_u16())
         {
-            histogram.record(self.start.elapsed().as_secs_f64());
+            histogram.record(latency.as_secs_f64());
         }
+        latency
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
@@ -78,7 +78,6 @@ where
         // The clone that was driven to readiness serves this request (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let started = Instant::now();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_id = request.headers().get(REQUEST_ID).cloned();
         let span = request_span(&request, route.as_ref(), request_id.as_ref());
@@ -94,8 +93,7 @@ where
             let Ok(response) = inner.call(request).instrument(span.clone()).await;
             let response = response.map(axum::body::Body::new);
             let status = response.status();
-            let latency = started.elapsed();
-            in_flight.finish(status);
+            let latency = in_flight.finish(status);
             // Recorded before the response is returned, so a client that has its answer can
             // already read it at `/slo`.
             budgets.record_request(
