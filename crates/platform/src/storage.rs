@@ -134,7 +134,11 @@ pub async fn open_key_value(
     let scheme = url.split(':').next().unwrap_or_default();
     let options = ConnectOptions::from(settings);
     let store: Arc<dyn KeyValue> = match scheme {
-        "memory" => Arc::new(memory::MemoryKeyValue::default()),
+        "memory" => {
+            // In-process, it cannot stall: no timer on every call.
+            let store = Arc::new(memory::MemoryKeyValue::default());
+            return Ok(Arc::new(instrumented::Instrumented::new(store, None)));
+        }
         "sqlite" => {
             Arc::new(sqlite::SqliteKeyValue::connect(url, namespace, migrate, &options).await?)
         }
@@ -155,7 +159,7 @@ pub async fn open_key_value(
     };
     Ok(Arc::new(instrumented::Instrumented::new(
         store,
-        options.operation_timeout,
+        Some(options.operation_timeout),
     )))
 }
 

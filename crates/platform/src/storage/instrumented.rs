@@ -29,11 +29,10 @@ const OPERATIONS: [&str; 6] = ["get", "put", "put_if_absent", "delete", "scan", 
 const OUTCOMES: [&str; 3] = ["ok", "not_found", "error"];
 
 impl Instrumented {
-    /// Wraps `inner`; each operation that takes longer than `timeout` is abandoned and reported
-    /// as [`StorageError::Unavailable`].
-    ///
-    /// The in-process `memory` backend cannot stall, so it runs without a timer.
-    pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration) -> Instrumented {
+    /// Wraps `inner`; with a `timeout`, each operation that takes longer is abandoned and
+    /// reported as [`StorageError::Unavailable`]. `None` is for backends that cannot stall (the
+    /// in-process memory store), which then pay for no timer.
+    pub fn new(inner: Arc<dyn KeyValue>, timeout: Option<Duration>) -> Instrumented {
         let backend = inner.backend();
         let histograms = OPERATIONS
             .iter()
@@ -48,7 +47,6 @@ impl Instrumented {
                 ((operation, outcome), histogram)
             })
             .collect();
-        let timeout = (backend != "memory").then_some(timeout);
         Instrumented {
             inner,
             timeout,

@@ -315,7 +315,7 @@ async fn instrumented_records_operation_durations() {
 async fn instrumented_turns_a_slow_operation_into_unavailable() {
     let store = platform::storage::instrumented::Instrumented::new(
         Arc::new(Stalled),
-        Duration::from_millis(50),
+        Some(Duration::from_millis(50)),
     );
     let error = tokio::time::timeout(FAIL_FAST_DEADLINE, store.get("key"))
         .await
