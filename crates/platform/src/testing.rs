@@ -71,6 +71,24 @@ impl TestApp {
         format!("{}{path}", self.admin_address)
     }
 
+    /// `GET` of `path` on the API listener.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the API answers")
+    }
+
+    /// `GET` of `path` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("the admin listener answers")
+    }
+
     /// Drains the server with no delay and a 5 s grace.
     pub async fn shutdown(mut self) -> bool {
         match self.server.take() {

@@ -93,11 +93,6 @@ impl HelloApp {
     }
 
     pub(crate) async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.app
-            .client
-            .get(self.app.admin_url(path))
-            .send()
-            .await
-            .expect("request is sent")
+        self.app.admin_get(path).await
     }
 }

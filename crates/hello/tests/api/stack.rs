@@ -77,16 +77,7 @@ async fn liveness_and_readiness_on_both_ports() {
             serde_json::json!({"status": "pass"})
         );
     }
-    let public: Value = app
-        .app
-        .client
-        .get(app.app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = app.app.get("/readyz").await.json().await.unwrap();
     assert_eq!(
         public,
         serde_json::json!({"status": "pass"}),
@@ -118,16 +109,7 @@ async fn metrics_follow_the_design_names_and_labels() {
     let user = unique_username();
     assert_eq!(app.put_date(&user, "1990-01-01").await.status(), 204);
     app.greeting(&user).await;
-    assert_eq!(
-        app.app
-            .client
-            .get(app.app.url(&format!("/{user}/nowhere")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.app.get(&format!("/{user}/nowhere")).await.status(), 404);
     let response = app.admin_get("/metrics").await;
     assert!(
         response.headers()["content-type"]
@@ -178,16 +160,7 @@ async fn metrics_follow_the_design_names_and_labels() {
 #[tokio::test]
 async fn openapi_document_describes_the_real_routes() {
     let app = spawn_with("memory:", date!(2024 - 06 - 15), &[]).await;
-    let document: Value = app
-        .app
-        .client
-        .get(app.app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = app.app.get("/openapi.json").await.json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     let path = &document["paths"]["/hello/{username}"];
     assert_eq!(path["put"]["responses"]["204"]["description"], "Saved");

@@ -321,7 +321,7 @@ async fn slo_counts_server_errors_and_leaves_probes_out() {
             assert_eq!(get(path).await, status, "{path}");
         }
     }
-    let response = app.client.get(app.admin_url("/slo")).send().await.unwrap();
+    let response = app.admin_get("/slo").await;
     assert_eq!(response.status(), 200);
     let report: Value = response.json().await.unwrap();
     let slos = report["slos"].as_array().unwrap();
@@ -399,15 +399,7 @@ async fn a_request_whose_client_went_away_is_not_counted() {
         Sli::availability(),
     )]);
     let app = TestApp::spawn(&service, &[]).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/ok"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/ok").await.status(), 200);
     let waiting = tokio::spawn({
         let (client, url) = (app.client.clone(), app.url("/wait"));
         async move { client.get(url).send().await }
@@ -419,15 +411,7 @@ async fn a_request_whose_client_went_away_is_not_counted() {
         .await
         .expect("the server drops the request of a client that went away");
 
-    let report: Value = app
-        .client
-        .get(app.admin_url("/slo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.admin_get("/slo").await.json().await.unwrap();
     let window = &report["slos"][0]["windows"][0];
     assert_eq!(window["total"], 1, "only /ok: {window}");
     assert_eq!(window["bad"], 0, "{window}");

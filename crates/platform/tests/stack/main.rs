@@ -53,22 +53,13 @@ async fn requests_beyond_max_concurrency_are_shed_with_503_and_retry_after() {
         async move { client.get(url).send().await.unwrap().text().await.unwrap() }
     });
     entered.notified().await;
-    let shed = app.client.get(app.url("/ok")).send().await.unwrap();
+    let shed = app.get("/ok").await;
     assert_eq!(shed.headers()["retry-after"], "1");
     let problem = assert_problem(shed, 503).await;
     assert_eq!(problem["type"], "urn:problem:overloaded");
     release.notify_one();
     assert_eq!(held.await.unwrap(), "released");
-    assert_eq!(
-        app.client
-            .get(app.url("/ok"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "capacity returns"
-    );
+    assert_eq!(app.get("/ok").await.status(), 200, "capacity returns");
 }
 
 #[tokio::test]
@@ -78,17 +69,9 @@ async fn requests_over_the_timeout_get_a_503_problem_not_408() {
         &[("server.request_timeout", "100ms")],
     )
     .await;
-    let problem = assert_problem(app.client.get(app.url("/hang")).send().await.unwrap(), 503).await;
+    let problem = assert_problem(app.get("/hang").await, 503).await;
     assert_eq!(problem["type"], "urn:problem:timeout");
-    let metrics = app
-        .client
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(
             r#"http_route="/hang",http_request_method="GET",http_response_status_code="503""#
@@ -104,21 +87,12 @@ async fn a_panicking_handler_answers_500_problem_and_the_server_lives_on() {
         &[],
     )
     .await;
-    let problem =
-        assert_problem(app.client.get(app.url("/panic")).send().await.unwrap(), 500).await;
+    let problem = assert_problem(app.get("/panic").await, 500).await;
     assert!(
         !problem["detail"].as_str().unwrap().contains("exploded"),
         "panic messages stay in the log"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/ok"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/ok").await.status(), 200);
 }
 
 #[tokio::test]
@@ -129,16 +103,8 @@ async fn admin_endpoints_are_not_on_the_api_port() {
     )
     .await;
     for path in ["/metrics", "/info"] {
-        assert_problem(app.client.get(app.url(path)).send().await.unwrap(), 404).await;
-        assert_eq!(
-            app.client
-                .get(app.admin_url(path))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_problem(app.get(path).await, 404).await;
+        assert_eq!(app.admin_get(path).await.status(), 200);
     }
 }
 
