@@ -281,6 +281,24 @@ impl FaultProxy {
         FaultProxy { addr, up }
     }
 
+    /// Starts a proxy in front of the server `url` names (a storage or broker URL) and returns it
+    /// with the same URL pointed at the proxy, ready for `storage.url`.
+    pub async fn in_front_of(url: &str) -> (FaultProxy, String) {
+        let mut parsed = url::Url::parse(url).expect("server URLs parse");
+        let host = parsed
+            .host_str()
+            .expect("server URLs name a host")
+            .to_owned();
+        let port = parsed
+            .port_or_known_default()
+            .expect("server URLs have a port");
+        let proxy = FaultProxy::start(format!("{host}:{port}")).await;
+        parsed
+            .set_port(Some(proxy.addr().port()))
+            .expect("server URLs take a port");
+        (proxy, parsed.to_string())
+    }
+
     /// The proxy's address, to put in a URL instead of the server's.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr

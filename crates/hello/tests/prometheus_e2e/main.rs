@@ -191,17 +191,9 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
     let Some(url) = Backend::Redis.storage_url("hello prometheus e2e") else {
         return;
     };
-    let parsed = url::Url::parse(&url).expect("server URLs parse");
-    let target = format!(
-        "{}:{}",
-        parsed.host_str().unwrap(),
-        parsed.port_or_known_default().unwrap()
-    );
-    let proxy = FaultProxy::start(target).await;
-    let mut via_proxy = parsed.clone();
-    via_proxy.set_port(Some(proxy.addr().port())).unwrap();
+    let (proxy, via_proxy) = FaultProxy::in_front_of(&url).await;
     let app = spawn_with(
-        via_proxy.as_str(),
+        &via_proxy,
         date!(2024 - 06 - 15),
         &[
             ("storage.connect_timeout", "300ms"),
