@@ -85,8 +85,21 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
     let _ = writeln!(out, "# service's own metrics carry no service label.");
     out.push_str("groups:\n");
     for slo in slos {
-        render_recording_group(&mut out, service, slo);
-        render_alert_group(&mut out, service, slo);
+        // One group per SLO, recording rules first: rules in a group evaluate in order, so each
+        // alert reads the ratio recorded in the same evaluation. Across groups the order is not
+        // fixed, and an alert could read a ratio one evaluation old.
+        let selectors = selectors(service, slo);
+        let _ = writeln!(
+            out,
+            "  - name: {}",
+            quote(&format!("{service}-slo-{}", slo.name))
+        );
+        out.push_str(
+            "    rules:
+",
+        );
+        render_recording_rules(&mut out, service, slo, &selectors);
+        render_alert_rules(&mut out, service, slo, &selectors);
     }
     out
 }
@@ -129,14 +142,7 @@ fn over(template: &str, function: &str, window: &str) -> String {
         .replace("[W]", &format!("[{window}]"))
 }
 
-fn render_recording_group(out: &mut String, service: &str, slo: &Slo) {
-    let selectors = selectors(service, slo);
-    let _ = writeln!(
-        out,
-        "  - name: {}",
-        quote(&format!("{service}-slo-{}-recording", slo.name))
-    );
-    out.push_str("    rules:\n");
+fn render_recording_rules(out: &mut String, service: &str, slo: &Slo, selectors: &Selectors) {
     for window in WINDOWS {
         // Short windows use rate, the compliance window increase; either way a ratio of sums
         // over the whole window, never an average of shorter ratios. The bad side defaults to 0
@@ -156,17 +162,10 @@ fn render_recording_group(out: &mut String, service: &str, slo: &Slo) {
     }
 }
 
-fn render_alert_group(out: &mut String, service: &str, slo: &Slo) {
-    let selectors = selectors(service, slo);
+fn render_alert_rules(out: &mut String, service: &str, slo: &Slo, selectors: &Selectors) {
     let matchers = format!("{{service={},slo={}}}", quoted(service), quoted(slo.name));
     let runbook = format!("README.md#runbook-{service}");
     let prefix = format!("{}{}", camel_case(service), camel_case(slo.name));
-    let _ = writeln!(
-        out,
-        "  - name: {}",
-        quote(&format!("{service}-slo-{}-alerts", slo.name))
-    );
-    out.push_str("    rules:\n");
     for tier in TIERS {
         let threshold = format!("({} * (1 - {}))", tier.burn_rate, slo.objective);
         let bad_events = over(&selectors.bad, "increase", tier.long_window);
@@ -355,8 +354,17 @@ mod tests {
             let record = format!("- record: slo:sli_error:ratio_rate{window}\n");
             assert_eq!(text.matches(&record).count(), 2, "{record}");
         }
-        assert!(text.contains("name: \"hello-slo-availability-recording\""));
-        assert!(text.contains("name: \"hello-slo-latency-alerts\""));
+        // One group per SLO, its recording rules before its alerts.
+        for slo in ["availability", "latency"] {
+            let group = text
+                .find(&format!("name: \"hello-slo-{slo}\"\n"))
+                .expect("a group per SLO");
+            let rest = &text[group..];
+            let first_record = rest.find("- record:").expect("recording rules");
+            let first_alert = rest.find("- alert:").expect("alerts");
+            assert!(first_record < first_alert, "{slo}: recordings come first");
+        }
+        assert_eq!(text.matches("  - name: ").count(), 2);
     }
 
     #[test]
