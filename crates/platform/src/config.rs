@@ -71,8 +71,11 @@ impl Source {
 }
 
 /// The platform's sections, shared by every service.
+///
+/// The top level does not deny unknown fields: a service's own sections sit beside these, and
+/// [`load`] checks every section name against both.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Settings {
     /// The public API listener and its limits.
     pub server: ServerSettings,
@@ -86,6 +89,10 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     /// How dependency checks behind `/readyz` run.
     pub health: HealthSettings,
+    /// TLS on the API listener.
+    pub tls: TlsSettings,
+    /// Per-client token buckets, for the routes a service puts behind them.
+    pub ratelimit: RateLimitSettings,
 }
 
 /// `[server]`: the public API listener.
@@ -101,6 +108,10 @@ pub struct ServerSettings {
     pub body_limit: ByteSize,
     /// Requests in flight at once; beyond it requests are shed with 503 + `Retry-After`. Default 1024.
     pub max_concurrency: usize,
+    /// Peers (CIDRs) whose `X-Forwarded-For` is believed for the client's address. Default none.
+    /// In the environment, a comma-separated list.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[admin]`: the admin listener.
@@ -176,6 +187,61 @@ pub struct HealthSettings {
     pub check_timeout: Duration,
 }
 
+/// `[tls]`: TLS on the API listener (rustls). The admin listener stays plain: it is never
+/// routed publicly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Serve the API over TLS. Default: off, except for services whose defaults turn it on
+    /// (messages).
+    pub enabled: bool,
+    /// PEM certificate chain. Set together with `key`; when both are unset a self-signed
+    /// certificate for `localhost`, `127.0.0.1` and `::1` is generated into `self_signed_dir`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Where the generated certificate (`<svc>.crt`) and key (`<svc>.key`) live; reused on the
+    /// next start, so clients that trust it keep trusting it. Default `./data/tls`.
+    pub self_signed_dir: PathBuf,
+}
+
+/// `[ratelimit]`: a token bucket per client address (see [`crate::http::ratelimit`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Enforce the limit. Default off: behind a proxy that is not in `server.trusted_proxies`,
+    /// every client would share the proxy's bucket.
+    pub enabled: bool,
+    /// Tokens added per second: the sustained rate one client may keep up. Default 50.
+    pub per_second: f64,
+    /// Bucket size: the burst one client may send at once. Default 100.
+    pub burst: u32,
+    /// Buckets kept in memory; beyond it, idle (full) buckets are dropped. Default 100000.
+    pub max_clients: usize,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            enabled: false,
+            cert: None,
+            key: None,
+            self_signed_dir: PathBuf::from("./data/tls"),
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: false,
+            per_second: 50.0,
+            burst: 100,
+            max_clients: 100_000,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings::for_service("service", 8080)
@@ -200,6 +266,8 @@ impl Settings {
             telemetry: TelemetrySettings::default(),
             shutdown: ShutdownSettings::default(),
             health: HealthSettings::default(),
+            tls: TlsSettings::default(),
+            ratelimit: RateLimitSettings::default(),
         }
     }
 }
@@ -211,6 +279,7 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(10),
             body_limit: ByteSize::kib(64),
             max_concurrency: 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -359,6 +428,105 @@ pub fn render<S: Serialize>(loaded: &Loaded<S>) -> Result<String, ConfigError> {
         .map_err(|error| ConfigError::Invalid(error.to_string()))?;
     table.extend(service);
     toml::to_string(&table).map_err(|error| ConfigError::Invalid(error.to_string()))
+}
+
+/// Lists that come from TOML as arrays and from the environment as comma-separated strings
+/// (`MESSAGES__AUTH__TOKENS=a,b`). Use with `#[serde(deserialize_with = "list::deserialize")]`.
+pub mod list {
+    use std::fmt;
+    use std::marker::PhantomData;
+    use std::str::FromStr;
+
+    use serde::Deserializer;
+    use serde::de::{self, SeqAccess, Visitor};
+
+    /// Reads a sequence of `T`, or a string of `T`s separated by commas (blank items skipped).
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr + serde::Deserialize<'de>,
+        T::Err: fmt::Display,
+    {
+        struct ListVisitor<T>(PhantomData<T>);
+
+        impl<'de, T> Visitor<'de> for ListVisitor<T>
+        where
+            T: FromStr + serde::Deserialize<'de>,
+            T::Err: fmt::Display,
+        {
+            type Value = Vec<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list, or a comma-separated string")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<T>, E> {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| {
+                        item.parse()
+                            .map_err(|error| E::custom(format!("`{item}`: {error}")))
+                    })
+                    .collect()
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(items)
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// A secret string (a token, a password). `Debug` and `Serialize` print `***`, so
+/// `check-config` and logs never show it; [`Secret::expose`] gives the value.
+///
+/// ```
+/// let secret = platform::config::Secret::new("hunter2");
+/// assert_eq!(format!("{secret:?}"), "***");
+/// assert_eq!(secret.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(value))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
 }
 
 /// A URL that may carry a password. `Debug`, `Display` and `Serialize` replace the password with
@@ -510,6 +678,34 @@ mod tests {
         };
         let error = load::<NoServiceSettings>("hello", &hello_defaults(), &source).unwrap_err();
         assert!(error.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn lists_come_from_arrays_or_comma_separated_strings() {
+        let loaded =
+            load_pairs(&[("HELLO__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, ::1/128")]).unwrap();
+        let proxies: Vec<String> = loaded
+            .platform
+            .server
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "::1/128"]);
+        let error = load_pairs(&[("HELLO__SERVER__TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err();
+        assert!(error.to_string().contains("10.0.0.0/33"), "{error}");
+
+        let dir = std::env::temp_dir().join(format!("platform-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hello.toml");
+        std::fs::write(&file, "[server]\ntrusted_proxies = [\"192.168.0.0/16\"]\n").unwrap();
+        let source = Source {
+            file: Some(file),
+            ..Source::default()
+        };
+        let loaded = load::<NoServiceSettings>("hello", &hello_defaults(), &source).unwrap();
+        assert_eq!(loaded.platform.server.trusted_proxies.len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! The stack is applied with `Router::layer`, so it runs after routing and every layer sees the
 //! matched route template; the 404 fallback is set first so it runs through the stack too.
 
+pub mod client_ip;
 pub mod json;
 mod observe;
 pub mod path;
 pub mod problem;
+pub mod query;
+pub mod ratelimit;
 
 use std::any::Any;
 use std::sync::Arc;

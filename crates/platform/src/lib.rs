@@ -14,6 +14,7 @@
 //! - [`shutdown`][mod@shutdown]: SIGTERM/SIGINT handlers.
 //! - [`slo`]: SLOs declared in code, and what is generated from them.
 //! - [`storage`]: the storage traits and their backends.
+//! - [`tls`]: certificates (configured or self-signed) and the rustls configuration.
 //! - `testing` (feature `testing`): `TestApp` for services' tests.
 
 pub mod admin;
@@ -30,6 +31,7 @@ pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use http::problem::Problem;
 pub use run::run;

@@ -1,6 +1,6 @@
 //! `run(service)`: the command line every service binary shares.
 //!
-//! `serve` (the default), `check-config`, `migrate`, `slo rules|dashboard|openslo`; `--config FILE`,
+//! `serve` (the default), `check-config`, `migrate`, `cert`, `slo rules|dashboard|openslo`; `--config FILE`,
 //! `--version`, `--help`.
 //! Exit codes: 0 on success and after a clean drain, 2 for an invalid configuration, 1 for any
 //! other start-up failure.
@@ -33,6 +33,13 @@ enum Command {
     CheckConfig,
     /// Apply schema migrations to the configured backend, then exit.
     Migrate,
+    /// Print the API's TLS certificate (PEM) to hand to clients, generating the self-signed one
+    /// when `tls.cert`/`tls.key` are unset.
+    Cert {
+        /// Print the certificate file's path instead of its contents.
+        #[arg(long)]
+        path: bool,
+    },
     /// Print what is generated from the service's SLOs.
     Slo {
         #[command(subcommand)]
@@ -104,6 +111,7 @@ where
                 ExitCode::from(2)
             }
         },
+        Command::Cert { path } => cert(service.name(), &loaded.platform.tls, path),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -131,6 +139,34 @@ where
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn cert(name: &str, settings: &config::TlsSettings, path_only: bool) -> ExitCode {
+    if !settings.enabled {
+        eprintln!("{name}: TLS is off (tls.enabled = false); there is no certificate to hand out");
+        return ExitCode::FAILURE;
+    }
+    let paths = match crate::tls::certificate_paths(name, settings) {
+        Ok(paths) => paths,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if path_only {
+        println!("{}", paths.cert.display());
+        return ExitCode::SUCCESS;
+    }
+    match std::fs::read_to_string(&paths.cert) {
+        Ok(pem) => {
+            print!("{pem}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{name}: {}: {error}", paths.cert.display());
+            ExitCode::FAILURE
         }
     }
 }

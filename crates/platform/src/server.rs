@@ -1,6 +1,11 @@
 //! Builds a service into two bound listeners (API and admin) and drains them on shutdown.
 //!
+//! TLS, when `tls.enabled`, is on the API listener only ([`https`]); the admin listener is
+//! never routed publicly.
+//!
 //! Binding happens before serving, and the bound addresses are reported, so tests ask for port 0.
+
+mod https;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -24,6 +29,7 @@ pub const REVISION: &str = env!("PLATFORM_GIT_REVISION");
 /// A service that is serving. Call [`RunningServer::shutdown`] to drain it.
 pub struct RunningServer {
     api_addr: SocketAddr,
+    api_scheme: &'static str,
     admin_addr: SocketAddr,
     health: Health,
     info: Info,
@@ -86,6 +92,12 @@ where
     };
     let admin = admin::router(health.clone(), prometheus.clone(), info.clone(), budgets);
 
+    let tls = if settings.tls.enabled {
+        let paths = crate::tls::certificate_paths(service.name(), &settings.tls)?;
+        Some(crate::tls::server_config(&paths)?)
+    } else {
+        None
+    };
     let api_listener = bind(settings.server.listen).await?;
     let admin_listener = bind(settings.admin.listen).await?;
     let api_addr = local_addr(&api_listener, settings.server.listen)?;
@@ -112,10 +124,12 @@ where
                 .await
             })
         };
-    let tasks = vec![
-        serve(api_listener, app, stopped.clone()),
-        serve(admin_listener, admin, stopped),
-    ];
+    let api_scheme = if tls.is_some() { "https" } else { "http" };
+    let api_task = match tls {
+        Some(tls) => tokio::spawn(https::serve(api_listener, tls, app, stopped.clone())),
+        None => serve(api_listener, app, stopped.clone()),
+    };
+    let tasks = vec![api_task, serve(admin_listener, admin, stopped)];
     // The exporter keeps histogram samples until upkeep folds them into buckets.
     let upkeep_health = health.clone();
     tokio::spawn(async move {
@@ -127,6 +141,7 @@ where
     });
     Ok(RunningServer {
         api_addr,
+        api_scheme,
         admin_addr,
         health,
         info,
@@ -151,6 +166,11 @@ impl RunningServer {
     /// The bound API address (the real port when the configuration said 0).
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// `https` when the API listener serves TLS, else `http`.
+    pub fn api_scheme(&self) -> &'static str {
+        self.api_scheme
     }
 
     /// The bound admin address.

@@ -30,6 +30,9 @@ pub enum StartError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// TLS is on but its certificate or key is unusable.
+    #[error("TLS error: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Logging or tracing could not start.
     #[error("telemetry error: {0}")]
     Telemetry(#[from] crate::telemetry::TelemetryError),
@@ -57,6 +60,7 @@ pub struct Service<S = NoServiceSettings> {
     build: BuildFn<S>,
     openapi: Option<fn() -> utoipa::openapi::OpenApi>,
     slos: Vec<crate::slo::Slo>,
+    defaults: Option<fn(&mut Settings)>,
 }
 
 impl<S> Clone for Service<S> {
@@ -68,6 +72,7 @@ impl<S> Clone for Service<S> {
             build: self.build.clone(),
             openapi: self.openapi,
             slos: self.slos.clone(),
+            defaults: self.defaults,
         }
     }
 }
@@ -90,6 +95,7 @@ where
             build: Arc::new(move |context| Box::pin(build(context))),
             openapi: None,
             slos: Vec::new(),
+            defaults: None,
         }
     }
 
@@ -110,6 +116,22 @@ where
         self
     }
 
+    /// Changes the service's built-in defaults (before the file and the environment apply),
+    /// e.g. TLS on by default, or a body limit that fits the service's largest valid request.
+    ///
+    /// ```
+    /// # use axum::Router;
+    /// let service = platform::Service::new("demo", "0.1.0", 8089, |_: platform::Context| async {
+    ///     Ok(Router::new())
+    /// })
+    /// .with_defaults(|settings| settings.tls.enabled = true);
+    /// assert!(service.default_settings().tls.enabled);
+    /// ```
+    pub fn with_defaults(mut self, defaults: fn(&mut Settings)) -> Self {
+        self.defaults = Some(defaults);
+        self
+    }
+
     /// The service's name, which also prefixes its environment variables.
     pub fn name(&self) -> &'static str {
         self.name
@@ -122,7 +144,11 @@ where
 
     /// The built-in defaults for this service (ports, SQLite path).
     pub fn default_settings(&self) -> Settings {
-        Settings::for_service(self.name, self.api_port)
+        let mut settings = Settings::for_service(self.name, self.api_port);
+        if let Some(defaults) = self.defaults {
+            defaults(&mut settings);
+        }
+        settings
     }
 
     pub(crate) fn openapi(&self) -> Option<fn() -> utoipa::openapi::OpenApi> {
@@ -157,6 +183,15 @@ impl<S> Context<S> {
     /// The health registry, for services that check dependencies of their own.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// The per-client rate limit of `[ratelimit]`, for the service to put its routes behind
+    /// (see [`crate::http::ratelimit`]). Each call makes its own set of buckets.
+    pub fn rate_limiter(&self) -> crate::http::ratelimit::RateLimiter {
+        crate::http::ratelimit::RateLimiter::new(
+            &self.settings.ratelimit,
+            self.settings.server.trusted_proxies.clone(),
+        )
     }
 
     /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or

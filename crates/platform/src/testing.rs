@@ -17,21 +17,27 @@ pub struct TestApp {
     pub address: String,
     /// `http://127.0.0.1:<port>` of the admin listener.
     pub admin_address: String,
-    /// A client without redirects or proxies.
+    /// A client without redirects or proxies; over TLS it trusts the server's certificate only.
     pub client: reqwest::Client,
+    /// The PEM certificate the API serves, when it serves TLS.
+    pub certificate: Option<Vec<u8>>,
     server: Option<RunningServer>,
 }
 
 impl TestApp {
     /// Starts `service` with test defaults (random ports, `memory:` storage, no drain delay,
-    /// checks every 100 ms), overridden by `overrides` given as `("section.key", "value")`.
+    /// checks every 100 ms, a self-signed certificate of its own when TLS is on), overridden by
+    /// `overrides` given as `("section.key", "value")`.
     pub async fn spawn<S>(service: &Service<S>, overrides: &[(&str, &str)]) -> TestApp
     where
         S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
     {
         let prefix = service.name().to_ascii_uppercase();
         let mut env = BTreeMap::new();
+        let tls_dir = temp_path("tls");
+        let tls_dir = tls_dir.to_string_lossy();
         let defaults = [
+            ("tls.self_signed_dir", tls_dir.as_ref()),
             ("server.listen", "127.0.0.1:0"),
             ("admin.listen", "127.0.0.1:0"),
             ("storage.url", "memory:"),
@@ -45,16 +51,19 @@ impl TestApp {
         let source = Source { file: None, env };
         let loaded = config::load::<S>(service.name(), &service.default_settings(), &source)
             .expect("test configuration is valid");
+        let tls = loaded.platform.tls.clone();
         let server = server::start(service, loaded)
             .await
             .expect("service starts");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .expect("client builds");
+        let certificate = tls.enabled.then(|| {
+            let paths = crate::tls::certificate_paths(service.name(), &tls)
+                .expect("the server's certificate exists");
+            std::fs::read(paths.cert).expect("the certificate is readable")
+        });
+        let client = client_trusting(certificate.as_deref());
         TestApp {
-            address: format!("http://{}", server.api_addr()),
+            address: format!("{}://{}", server.api_scheme(), server.api_addr()),
+            certificate,
             admin_address: format!("http://{}", server.admin_addr()),
             client,
             server: Some(server),
@@ -100,6 +109,21 @@ impl TestApp {
             None => true,
         }
     }
+}
+
+/// A client without redirects or proxies that trusts `certificate` (PEM) and nothing else, or
+/// a plain-HTTP client when `None`.
+pub fn client_trusting(certificate: Option<&[u8]>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some(pem) = certificate {
+        let certificate = reqwest::Certificate::from_pem(pem).expect("the certificate is PEM");
+        builder = builder
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(certificate);
+    }
+    builder.build().expect("client builds")
 }
 
 /// Asserts `response` is a problem of `status` and returns its body.

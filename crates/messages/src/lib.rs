@@ -1,0 +1,101 @@
+//! messages: a durable content-addressed message store over TLS. `POST /messages` stores a
+//! message under the SHA-256 of its text; `GET /messages/<digest>` gives it back.
+//!
+//! Storage is the platform's key–value trait (namespaces `messages` for records and
+//! `messages_listing` for the first-insertion order), so every backend serves it. TLS is on by
+//! default, with a generated self-signed certificate when none is configured.
+
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod slo;
+
+use std::sync::Arc;
+
+use bytesize::ByteSize;
+use platform::config::Secret;
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+
+/// messages' own sections: `[messages]` and `[auth]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessagesSettings {
+    /// `[messages]`.
+    #[serde(default)]
+    pub messages: StoreSettings,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// `[messages]`: limits of the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Longest message in UTF-8 bytes; above it a POST gets a 413 problem. Default `64KiB`.
+    pub max_bytes: ByteSize,
+    /// Largest `limit` of a listing page. Default 1000.
+    pub max_page: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            max_bytes: ByteSize::kib(64),
+            max_page: 1000,
+        }
+    }
+}
+
+/// `[auth]`: optional bearer tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Accepted bearer tokens; when any is set, every `/messages` route needs one. In the
+    /// environment a comma-separated list (`MESSAGES__AUTH__TOKENS`). Default: none.
+    #[serde(deserialize_with = "platform::config::list::deserialize")]
+    pub tokens: Vec<Secret>,
+}
+
+/// The service: TLS on by default, and a body limit that fits the largest message even when
+/// every byte of it is JSON-escaped (`\u0000` is six bytes for one).
+pub fn service() -> platform::Service<MessagesSettings> {
+    platform::Service::new(
+        "messages",
+        env!("CARGO_PKG_VERSION"),
+        8082,
+        |context: platform::Context<MessagesSettings>| async move {
+            let settings = context.service_settings();
+            let records = context.key_value("messages").await?;
+            let listing = context.key_value("messages_listing").await?;
+            metrics::describe_counter!(
+                routes::STORED_TOTAL,
+                "Messages stored for the first time (a repeated POST does not count)."
+            );
+            metrics::counter!(routes::STORED_TOTAL).increment(0);
+            let state = routes::AppState {
+                records,
+                listing,
+                max_bytes: usize::try_from(settings.messages.max_bytes.as_u64())
+                    .unwrap_or(usize::MAX),
+                max_page: settings.messages.max_page.max(1),
+                clock: Arc::new(domain::FirstSeenClock::default()),
+            };
+            let tokens = auth::Tokens::new(&settings.auth.tokens);
+            if tokens.required() {
+                tracing::info!(
+                    tokens = settings.auth.tokens.len(),
+                    "Bearer-token authentication is on."
+                );
+            }
+            Ok(routes::router(state, tokens, context.rate_limiter()))
+        },
+    )
+    .with_defaults(|settings| {
+        settings.tls.enabled = true;
+        settings.server.body_limit = ByteSize::kib(512);
+    })
+    .with_openapi(routes::ApiDoc::openapi)
+    .with_slos(slo::slos())
+}

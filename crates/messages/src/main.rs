@@ -1,0 +1,5 @@
+//! The `messages` binary.
+
+fn main() -> std::process::ExitCode {
+    platform::run(messages::service())
+}

@@ -1,0 +1,307 @@
+//! The message store's API: handlers extract validated input, call storage, and return.
+//!
+//! - `POST /messages` `{"message": "..."}` → 201 `{"digest": "<sha256>"}`, idempotent.
+//! - `GET /messages/{digest}` → 200 `{"message": "..."}`, 404 with `err_msg` when unknown.
+//! - `GET /messages` and `GET /all-messages` → `{"digestList": [...], "next": "<cursor>"}` in
+//!   first-insertion order.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use platform::http::json::Json;
+use platform::http::path::Path;
+use platform::http::problem::ProblemDocument;
+use platform::http::query::Query;
+use platform::http::ratelimit::RateLimiter;
+use platform::storage::KeyValue;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::auth::Tokens;
+use crate::domain::{Digest, FirstSeenClock, ListingKey, Record};
+use crate::error::MessagesError;
+
+/// The counter of messages stored for the first time.
+pub const STORED_TOTAL: &str = "messages_stored_total";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Records keyed by digest.
+    pub records: Arc<dyn KeyValue>,
+    /// Listing keys (`<first_seen>-<digest>`), empty values.
+    pub listing: Arc<dyn KeyValue>,
+    /// Longest message, in UTF-8 bytes.
+    pub max_bytes: usize,
+    /// Largest page of the listing.
+    pub max_page: usize,
+    /// Stamps new messages.
+    pub clock: Arc<FirstSeenClock>,
+}
+
+/// The body of `POST /messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMessage {
+    /// Any UTF-8 text up to `messages.max_bytes` (64 KiB by default).
+    #[schema(example = "foo")]
+    message: String,
+}
+
+/// The answer to `POST /messages`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stored {
+    /// The lowercase hex SHA-256 of the message's UTF-8 bytes.
+    #[schema(
+        example = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        pattern = "^[0-9a-f]{64}$"
+    )]
+    digest: String,
+}
+
+/// The answer to `GET /messages/{digest}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    /// The message as it was posted.
+    #[schema(example = "foo")]
+    message: String,
+}
+
+/// A page of the listing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestList {
+    /// Digests in the order their messages were first stored.
+    digest_list: Vec<String>,
+    /// The `cursor` of the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// Paging through the listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Digests per page, 1 to 1000. Default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The service's routes, behind the rate limit and then the bearer-token check.
+pub fn router(state: AppState, tokens: Tokens, limiter: RateLimiter) -> Router {
+    Router::new()
+        .route("/messages", get(list_messages).post(post_message))
+        .route("/all-messages", get(list_all_messages))
+        .route("/messages/{digest}", get(get_message))
+        .route("/messages/", get(empty_digest))
+        .route_layer(middleware::from_fn_with_state(tokens, Tokens::enforce))
+        .route_layer(middleware::from_fn_with_state(
+            limiter,
+            RateLimiter::enforce,
+        ))
+        .with_state(state)
+}
+
+/// Stores a message (once) and answers its digest.
+#[utoipa::path(
+    post,
+    path = "/messages",
+    request_body(content = NewMessage, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored, or already stored: the digest", body = Stored,
+            headers(("location" = String, description = "/messages/<digest>"))),
+        (status = 400, description = "Malformed JSON", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Message or body over the limit", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "`message` missing or not a string", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn post_message(
+    State(state): State<AppState>,
+    Json(body): Json<NewMessage>,
+) -> Result<Response, MessagesError> {
+    let size = body.message.len();
+    if size > state.max_bytes {
+        return Err(MessagesError::TooLarge {
+            size,
+            max: state.max_bytes,
+        });
+    }
+    let digest = Digest::of(&body.message);
+    let record = Record {
+        first_seen: state.clock.next(),
+        message: body.message,
+    };
+    // Serialising a struct of a number and a string cannot fail.
+    let bytes = serde_json::to_vec(&record).unwrap_or_default();
+    let first_seen = if state.records.put_if_absent(digest.as_str(), &bytes).await? {
+        metrics::counter!(STORED_TOTAL).increment(1);
+        record.first_seen
+    } else {
+        // Already stored. Its listing key may be missing if the process died between the two
+        // writes of the first POST (which was then never acknowledged): write it again.
+        read_record(&state, &digest).await?.first_seen
+    };
+    // Idempotent, and only after the record: an acknowledged message is always listed.
+    state
+        .listing
+        .put(ListingKey::new(first_seen, &digest).as_str(), b"")
+        .await?;
+    let location = HeaderValue::from_str(&format!("/messages/{}", digest.as_str()))
+        .map_err(|_| MessagesError::CorruptRecord(digest.as_str().to_owned()))?;
+    let body = Stored {
+        digest: digest.as_str().to_owned(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+async fn read_record(state: &AppState, digest: &Digest) -> Result<Record, MessagesError> {
+    let stored = state
+        .records
+        .get(digest.as_str())
+        .await?
+        .ok_or_else(|| MessagesError::NotFound(digest.as_str().to_owned()))?;
+    serde_json::from_slice(&stored)
+        .map_err(|_| MessagesError::CorruptRecord(digest.as_str().to_owned()))
+}
+
+/// The message with this digest.
+#[utoipa::path(
+    get,
+    path = "/messages/{digest}",
+    params(("digest" = String, Path, description = "SHA-256, 64 hex characters (either case)", pattern = "^[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The message", body = Message),
+        (status = 400, description = "Not a digest", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such message; the body also carries `err_msg`", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn get_message(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<axum::Json<Message>, MessagesError> {
+    let digest = Digest::parse(&digest)?;
+    let record = read_record(&state, &digest).await?;
+    Ok(axum::Json(Message {
+        message: record.message,
+    }))
+}
+
+/// Digests in first-insertion order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/messages",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of digests", body = DigestList),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn list_messages(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<DigestList>, MessagesError> {
+    list(&state, page).await.map(axum::Json)
+}
+
+/// The same listing under the original API's name.
+#[utoipa::path(
+    get,
+    path = "/all-messages",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of digests", body = DigestList),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn list_all_messages(
+    state: State<AppState>,
+    page: Query<Page>,
+) -> Result<axum::Json<DigestList>, MessagesError> {
+    list_messages(state, page).await
+}
+
+async fn list(state: &AppState, page: Page) -> Result<DigestList, MessagesError> {
+    let limit = page.limit.unwrap_or(100.min(state.max_page));
+    if limit == 0 || limit > state.max_page {
+        return Err(MessagesError::Limit {
+            got: limit,
+            max: state.max_page,
+        });
+    }
+    let after = page
+        .cursor
+        .as_deref()
+        .map(ListingKey::parse_cursor)
+        .transpose()?;
+    let scanned = state
+        .listing
+        .scan(after.as_ref().map(ListingKey::as_str), limit)
+        .await?;
+    let digest_list = scanned
+        .entries
+        .iter()
+        .filter_map(|(key, _)| ListingKey::parse_cursor(key).ok())
+        .map(|key| key.digest().to_owned())
+        .collect();
+    Ok(DigestList {
+        digest_list,
+        next: scanned.next,
+    })
+}
+
+async fn empty_digest() -> MessagesError {
+    MessagesError::Invalid(crate::domain::ValidationError::Digest(
+        "0 characters".to_owned(),
+    ))
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document served at `GET /openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "messages", description = "A durable content-addressed message store."),
+    paths(post_message, get_message, list_messages, list_all_messages),
+    components(schemas(NewMessage, Stored, Message, DigestList, ProblemDocument)),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,251 @@
+//! Per-client token buckets (`[ratelimit]`): each client may send `burst` requests at once and
+//! `per_second` on average; beyond that the answer is a 429 problem with `Retry-After`.
+//!
+//! A service puts its own routes behind the limit (probes and the admin port never are):
+//!
+//! ```
+//! use axum::{Router, middleware, routing::get};
+//! use platform::http::ratelimit::RateLimiter;
+//! let settings = platform::config::RateLimitSettings { enabled: true, ..Default::default() };
+//! let limiter = RateLimiter::new(&settings, Vec::new());
+//! let routes: Router = Router::new()
+//!     .route("/items", get(|| async { "[]" }))
+//!     .route_layer(middleware::from_fn_with_state(limiter, RateLimiter::enforce));
+//! ```
+//!
+//! Buckets live in this process, sharded to keep lock contention low; with several replicas each
+//! holds its own, so a client's allowance is per replica.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use crate::config::RateLimitSettings;
+use crate::http::problem::Problem;
+
+const SHARDS: usize = 16;
+
+/// What a bucket says about one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Go ahead; a token was taken.
+    Allow,
+    /// Refused; a token will be there after `retry_after`.
+    Deny {
+        /// How long until the next token.
+        retry_after: Duration,
+    },
+}
+
+/// Token buckets keyed by `K` (a client address, an account), bounded in memory: when a shard
+/// is over its share of `max_keys`, buckets that have refilled completely are dropped, since a
+/// full bucket and a missing one mean the same.
+#[derive(Debug)]
+pub struct TokenBuckets<K> {
+    per_second: f64,
+    burst: f64,
+    max_per_shard: usize,
+    shards: Vec<Mutex<HashMap<K, Bucket>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl<K: Hash + Eq + Clone> TokenBuckets<K> {
+    /// Buckets of `burst` tokens refilled at `per_second`, for at most about `max_keys` keys.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use platform::http::ratelimit::{Decision, TokenBuckets};
+    /// let buckets = TokenBuckets::new(1.0, 2, 1000);
+    /// let now = Instant::now();
+    /// assert_eq!(buckets.take(&"alice", now), Decision::Allow);
+    /// assert_eq!(buckets.take(&"alice", now), Decision::Allow);
+    /// assert!(matches!(buckets.take(&"alice", now), Decision::Deny { .. }));
+    /// assert_eq!(buckets.take(&"alice", now + Duration::from_secs(1)), Decision::Allow);
+    /// ```
+    pub fn new(per_second: f64, burst: u32, max_keys: usize) -> TokenBuckets<K> {
+        TokenBuckets {
+            per_second: per_second.max(f64::MIN_POSITIVE),
+            burst: f64::from(burst.max(1)),
+            max_per_shard: (max_keys / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// Takes one token from `key`'s bucket at time `now`.
+    pub fn take(&self, key: &K, now: Instant) -> Decision {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let shard = &self.shards[(hasher.finish() as usize) % SHARDS];
+        // A poisoned shard only means another request panicked mid-update; its numbers are fine.
+        let mut buckets = shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= self.max_per_shard && !buckets.contains_key(key) {
+            buckets.retain(|_, bucket| self.refilled(bucket, now) < self.burst);
+        }
+        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        bucket.tokens = self.refilled(bucket, now);
+        bucket.updated = now.max(bucket.updated);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Decision::Allow
+        } else {
+            let missing = 1.0 - bucket.tokens;
+            Decision::Deny {
+                retry_after: Duration::from_secs_f64(missing / self.per_second),
+            }
+        }
+    }
+
+    fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        (bucket.tokens + elapsed * self.per_second).min(self.burst)
+    }
+
+    /// How many keys hold a bucket now.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().map(|buckets| buckets.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Whether no key holds a bucket.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The per-client limit of `[ratelimit]`, as axum middleware ([`RateLimiter::enforce`]).
+/// Cloning shares the buckets.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    inner: Option<Arc<Limits>>,
+}
+
+#[derive(Debug)]
+struct Limits {
+    buckets: TokenBuckets<IpAddr>,
+    trusted_proxies: Vec<IpNet>,
+    per_second: f64,
+    burst: u32,
+}
+
+impl RateLimiter {
+    /// The limiter `settings` describe (one that lets everything through when not enabled);
+    /// client addresses come from `X-Forwarded-For` only when the peer is in `trusted_proxies`.
+    pub fn new(settings: &RateLimitSettings, trusted_proxies: Vec<IpNet>) -> RateLimiter {
+        if !settings.enabled {
+            return RateLimiter { inner: None };
+        }
+        RateLimiter {
+            inner: Some(Arc::new(Limits {
+                buckets: TokenBuckets::new(
+                    settings.per_second,
+                    settings.burst,
+                    settings.max_clients,
+                ),
+                trusted_proxies,
+                per_second: settings.per_second,
+                burst: settings.burst,
+            })),
+        }
+    }
+
+    /// Middleware: takes a token from the client's bucket or answers 429 with `Retry-After`.
+    pub async fn enforce(
+        State(limiter): State<RateLimiter>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let Some(limits) = &limiter.inner else {
+            return next.run(request).await;
+        };
+        let Some(client) = crate::http::client_ip::client_ip(&request, &limits.trusted_proxies)
+        else {
+            return next.run(request).await;
+        };
+        match limits.buckets.take(&client, Instant::now()) {
+            Decision::Allow => next.run(request).await,
+            Decision::Deny { retry_after } => {
+                let seconds = u32::try_from(retry_after.as_secs_f64().ceil() as u64)
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+                    .with_detail(format!(
+                        "This client may send {} requests at once and {} per second; retry in {seconds} s.",
+                        limits.burst, limits.per_second
+                    ))
+                    .with_retry_after(seconds)
+                    .into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_refills_at_its_rate_and_caps_at_burst() {
+        let buckets = TokenBuckets::new(10.0, 5, 100);
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(buckets.take(&1, start), Decision::Allow);
+        }
+        let Decision::Deny { retry_after } = buckets.take(&1, start) else {
+            panic!("the sixth request at once is refused");
+        };
+        assert!(
+            (retry_after.as_secs_f64() - 0.1).abs() < 1e-9,
+            "{retry_after:?}"
+        );
+        assert_eq!(
+            buckets.take(&1, start + Duration::from_millis(100)),
+            Decision::Allow
+        );
+        // A long pause refills to `burst`, not beyond.
+        let later = start + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert_eq!(buckets.take(&1, later), Decision::Allow);
+        }
+        assert!(matches!(buckets.take(&1, later), Decision::Deny { .. }));
+        assert_eq!(
+            buckets.take(&2, later),
+            Decision::Allow,
+            "keys are independent"
+        );
+    }
+
+    #[test]
+    fn memory_stays_bounded_by_dropping_full_buckets() {
+        let buckets = TokenBuckets::new(1000.0, 1, SHARDS * 4);
+        let start = Instant::now();
+        for key in 0..10_000u32 {
+            let _ = buckets.take(&key, start + Duration::from_millis(u64::from(key)));
+        }
+        assert!(
+            buckets.len() <= SHARDS * 4 + SHARDS,
+            "{} buckets",
+            buckets.len()
+        );
+    }
+}
