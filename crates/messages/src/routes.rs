@@ -44,12 +44,28 @@ pub struct AppState {
     pub clock: Arc<FirstSeenClock>,
 }
 
-/// The body of `POST /messages`.
+/// The body of `POST /messages`: a JSON object (never an array, which serde would otherwise
+/// read positionally) with a string `message`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct NewMessage {
     /// Any UTF-8 text up to `messages.max_bytes` (64 KiB by default).
     #[schema(example = "foo")]
     message: String,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for NewMessage {
+    type Error = &'static str;
+
+    fn try_from(
+        mut object: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, Self::Error> {
+        match object.remove("message") {
+            Some(serde_json::Value::String(message)) => Ok(NewMessage { message }),
+            Some(_) => Err("`message` must be a string"),
+            None => Err("missing field `message`"),
+        }
+    }
 }
 
 /// The answer to `POST /messages`.

@@ -258,6 +258,111 @@ pub fn run_tool(program: &str, args: &[&str], stdin: &[u8]) -> Option<std::proce
     Some(child.wait_with_output().expect("the tool finishes"))
 }
 
+/// Polls `condition` every 50 ms until it holds, for at most 10 s; fails the test otherwise.
+/// For state that changes in the background (health checks, a backend coming back).
+pub async fn eventually<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A service binary running as its own process on random ports, killed when dropped.
+pub struct ServiceProcess {
+    child: std::process::Child,
+    /// The bound API address, read from the start-up log line.
+    pub api: std::net::SocketAddr,
+    /// The bound admin address.
+    pub admin: std::net::SocketAddr,
+    /// Every log line after the start-up line (stdout keeps being drained into it).
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServiceProcess {
+    /// Runs `binary serve` for service `name` with a clean environment, JSON logs, random ports
+    /// and no drain delay, plus `settings` given as `("section.key", "value")`; returns once it
+    /// logged "Serving." (panics with its output if it exits first).
+    pub fn start(binary: &str, name: &str, settings: &[(&str, &str)]) -> ServiceProcess {
+        use std::io::{BufRead, BufReader};
+        let prefix = name.to_ascii_uppercase();
+        let mut command = std::process::Command::new(binary);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(std::process::Stdio::piped());
+        let defaults = [
+            ("server.listen", "127.0.0.1:0"),
+            ("admin.listen", "127.0.0.1:0"),
+            ("telemetry.log_format", "json"),
+            ("shutdown.drain_delay", "0s"),
+        ];
+        for (key, value) in defaults.iter().chain(settings) {
+            let key = format!("{prefix}__{}", key.to_ascii_uppercase().replace('.', "__"));
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("the service binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        let started = lines.by_ref().map_while(Result::ok).find_map(|line| {
+            let parsed = serde_json::from_str::<serde_json::Value>(&line).ok();
+            seen.push(line);
+            parsed.filter(|line| line["message"] == "Serving.")
+        });
+        let Some(started) = started else {
+            let status = child.wait();
+            panic!(
+                "{binary} exited before serving ({status:?}):\n{}",
+                seen.join("\n")
+            );
+        };
+        let (sender, logs) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let address = |key: &str| {
+            started[key]
+                .as_str()
+                .and_then(|addr| addr.parse().ok())
+                .unwrap_or_else(|| panic!("the start-up line has no `{key}` address: {started}"))
+        };
+        ServiceProcess {
+            api: address("api"),
+            admin: address("admin"),
+            child,
+            logs,
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no drain, no flush, nothing the process can do about it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A unique path in the temporary directory with extension `extension`.
 pub fn temp_path(extension: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(

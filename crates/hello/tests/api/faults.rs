@@ -1,9 +1,7 @@
 //! A backend that goes away: fast 503 problems and failing readiness while it is gone, and
 //! recovery by itself when it returns. The real server keeps running; a proxy cuts hello off it.
 
-use std::time::Duration;
-
-use platform::testing::{Backend, FaultProxy, assert_problem};
+use platform::testing::{Backend, FaultProxy, assert_problem, eventually};
 use time::macros::date;
 
 use crate::helpers::{spawn_with, unique_username};
@@ -41,22 +39,6 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
         format!("Hello, {user}! Your birthday is in 1 day")
     );
     eventually(|| async { app.admin_get("/readyz").await.status() == 200 }).await;
-}
-
-/// Polls `condition` until it holds, for at most 10 s; fails the test otherwise.
-async fn eventually<F, Fut>(condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

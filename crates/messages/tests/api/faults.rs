@@ -1,0 +1,60 @@
+//! A backend that goes away: fast 503 problems and failing readiness while it is gone, and
+//! recovery by itself when it returns. A proxy cuts messages off the real server.
+
+use std::time::{Duration, Instant};
+
+use platform::testing::{Backend, FaultProxy, assert_problem, eventually};
+
+use crate::helpers::{sha256_hex, spawn_with, unique_message};
+
+async fn backend_outage_gives_503_and_recovers(backend: Backend) {
+    let Some(url) = backend.storage_url("messages fault") else {
+        return;
+    };
+    let (proxy, via_proxy) = FaultProxy::in_front_of(&url).await;
+    let app = spawn_with(
+        &via_proxy,
+        &[
+            ("storage.connect_timeout", "300ms"),
+            ("storage.operation_timeout", "500ms"),
+            ("health.check_timeout", "300ms"),
+        ],
+    )
+    .await;
+    let stored = app.store(&unique_message()).await;
+
+    proxy.cut();
+    let started = Instant::now();
+    let response = app.post(&unique_message()).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, 503).await;
+    assert_problem(app.get_message(&stored).await, 503).await;
+    // Bounded by the storage timeouts, not by the client giving up.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    eventually(|| async { app.app.admin_get("/readyz").await.status() == 503 }).await;
+
+    proxy.restore();
+    eventually(|| async { app.get_message(&stored).await.status() == 200 }).await;
+    let message = unique_message();
+    assert_eq!(app.store(&message).await, sha256_hex(&message));
+    eventually(|| async { app.app.admin_get("/readyz").await.status() == 200 }).await;
+}
+
+#[tokio::test]
+async fn postgres_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Mysql).await;
+}
+
+#[tokio::test]
+async fn redis_outage() {
+    backend_outage_gives_503_and_recovers(Backend::Redis).await;
+}
