@@ -89,7 +89,7 @@ pub fn service() -> platform::Service<MessagesSettings> {
                     "Bearer-token authentication is on."
                 );
             }
-            Ok(routes::router(state, tokens, context.rate_limiter()))
+            Ok(routes::router(state, tokens, context.rate_limiter().await?))
         },
     )
     .with_defaults(|settings| {

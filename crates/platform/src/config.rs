@@ -218,6 +218,11 @@ pub struct RateLimitSettings {
     pub burst: u32,
     /// Buckets kept in memory; beyond it, idle (full) buckets are dropped. Default 100000.
     pub max_clients: usize,
+    /// Where buckets live: `memory:` (this process; the default) or `redis://…`, shared by
+    /// every replica so scaling out does not multiply a client's allowance.
+    pub url: SecretUrl,
+    /// Prefix of the Redis keys (`ratelimit:<namespace>:<client>`). Default: the service's name.
+    pub namespace: Option<String>,
 }
 
 impl Default for TlsSettings {
@@ -238,6 +243,8 @@ impl Default for RateLimitSettings {
             per_second: 50.0,
             burst: 100,
             max_clients: 100_000,
+            url: SecretUrl::new("memory:"),
+            namespace: None,
         }
     }
 }

@@ -42,18 +42,20 @@ pub async fn migrate<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<Vec<S
 where
     S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
-    let (context, backends) = context(loaded, Health::default(), true);
+    let (context, backends) = context(service.name(), loaded, Health::default(), true);
     let _routes = service.build(context).await?;
     Ok(backends.lock().map(|b| b.clone()).unwrap_or_default())
 }
 
 fn context<S>(
+    name: &'static str,
     loaded: Loaded<S>,
     health: Health,
     migrate: bool,
 ) -> (Context<S>, Arc<Mutex<Vec<String>>>) {
     let backends = Arc::new(Mutex::new(Vec::new()));
     let context = Context {
+        name,
         settings: Arc::new(loaded.platform),
         service_settings: Arc::new(loaded.service),
         health,
@@ -72,7 +74,7 @@ where
     crate::metrics::record_build_info(service.version(), REVISION);
     let settings = loaded.platform.clone();
     let health = Health::default();
-    let (context, backends) = context(loaded, health.clone(), false);
+    let (context, backends) = context(service.name(), loaded, health.clone(), false);
     let mut routes = service.build(context).await?;
     if let Some(openapi) = service.openapi() {
         let document = Arc::new(openapi());

@@ -162,6 +162,7 @@ where
 
 /// What a service's build function receives.
 pub struct Context<S = NoServiceSettings> {
+    pub(crate) name: &'static str,
     pub(crate) settings: Arc<Settings>,
     pub(crate) service_settings: Arc<S>,
     pub(crate) health: Health,
@@ -186,12 +187,17 @@ impl<S> Context<S> {
     }
 
     /// The per-client rate limit of `[ratelimit]`, for the service to put its routes behind
-    /// (see [`crate::http::ratelimit`]). Each call makes its own set of buckets.
-    pub fn rate_limiter(&self) -> crate::http::ratelimit::RateLimiter {
-        crate::http::ratelimit::RateLimiter::new(
-            &self.settings.ratelimit,
+    /// (see [`crate::http::ratelimit`]): buckets in this process, or in Redis when
+    /// `ratelimit.url` names one (connected now, so a wrong URL fails start-up).
+    pub async fn rate_limiter(&self) -> Result<crate::http::ratelimit::RateLimiter, StartError> {
+        let settings = &self.settings.ratelimit;
+        let namespace = settings.namespace.as_deref().unwrap_or(self.name);
+        Ok(crate::http::ratelimit::RateLimiter::connect(
+            settings,
             self.settings.server.trusted_proxies.clone(),
+            namespace,
         )
+        .await?)
     }
 
     /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or

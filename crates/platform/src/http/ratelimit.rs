@@ -13,8 +13,12 @@
 //!     .route_layer(middleware::from_fn_with_state(limiter, RateLimiter::enforce));
 //! ```
 //!
-//! Buckets live in this process, sharded to keep lock contention low; with several replicas each
-//! holds its own, so a client's allowance is per replica.
+//! Buckets live in this process, sharded to keep lock contention low, or, with
+//! `ratelimit.url = "redis://…"`, in Redis, where every replica takes from the same bucket (one
+//! atomic script per request, timed by the Redis server's clock, so replicas' clocks do not
+//! matter). When Redis does not answer within [`REDIS_TIMEOUT`] the request is let through:
+//! a broken limiter must not take the service down with it. `ratelimit_backend_errors_total`
+//! counts those.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -31,8 +35,15 @@ use ipnet::IpNet;
 
 use crate::config::RateLimitSettings;
 use crate::http::problem::Problem;
+use crate::storage::StorageError;
 
 const SHARDS: usize = 16;
+
+/// Longest wait for Redis on the request path before the request goes through unlimited.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Counter of limiter decisions Redis could not make (the request was let through).
+pub const BACKEND_ERRORS_TOTAL: &str = "ratelimit_backend_errors_total";
 
 /// What a bucket says about one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,26 +153,63 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Limits {
-    buckets: TokenBuckets<IpAddr>,
+    buckets: Buckets,
     trusted_proxies: Vec<IpNet>,
     per_second: f64,
     burst: u32,
 }
 
+#[derive(Debug)]
+enum Buckets {
+    Memory(TokenBuckets<IpAddr>),
+    Redis(RedisBuckets),
+}
+
 impl RateLimiter {
-    /// The limiter `settings` describe (one that lets everything through when not enabled);
-    /// client addresses come from `X-Forwarded-For` only when the peer is in `trusted_proxies`.
+    /// The in-process limiter `settings` describe (one that lets everything through when not
+    /// enabled); client addresses come from `X-Forwarded-For` only when the peer is in
+    /// `trusted_proxies`. `settings.url` is not read: see [`RateLimiter::connect`].
     pub fn new(settings: &RateLimitSettings, trusted_proxies: Vec<IpNet>) -> RateLimiter {
+        let buckets = TokenBuckets::new(settings.per_second, settings.burst, settings.max_clients);
+        RateLimiter::with_buckets(settings, trusted_proxies, Buckets::Memory(buckets))
+    }
+
+    /// The limiter `settings` describe, with its buckets where `settings.url` says: `memory:`
+    /// or `redis://…` (keys `ratelimit:<namespace>:<client>`).
+    pub async fn connect(
+        settings: &RateLimitSettings,
+        trusted_proxies: Vec<IpNet>,
+        namespace: &str,
+    ) -> Result<RateLimiter, StorageError> {
+        let url = settings.url.expose();
+        if !settings.enabled || url.starts_with("memory:") {
+            return Ok(RateLimiter::new(settings, trusted_proxies));
+        }
+        if !(url.starts_with("redis:") || url.starts_with("rediss:")) {
+            return Err(StorageError::InvalidUrl(
+                "ratelimit.url must be memory: or redis://…".to_owned(),
+            ));
+        }
+        let buckets = RedisBuckets::connect(url, namespace, settings).await?;
+        metrics::counter!(BACKEND_ERRORS_TOTAL).increment(0);
+        Ok(RateLimiter::with_buckets(
+            settings,
+            trusted_proxies,
+            Buckets::Redis(buckets),
+        ))
+    }
+
+    fn with_buckets(
+        settings: &RateLimitSettings,
+        trusted_proxies: Vec<IpNet>,
+        buckets: Buckets,
+    ) -> RateLimiter {
         if !settings.enabled {
             return RateLimiter { inner: None };
         }
         RateLimiter {
             inner: Some(Arc::new(Limits {
-                buckets: TokenBuckets::new(
-                    settings.per_second,
-                    settings.burst,
-                    settings.max_clients,
-                ),
+                buckets,
                 trusted_proxies,
                 per_second: settings.per_second,
                 burst: settings.burst,
@@ -182,7 +230,11 @@ impl RateLimiter {
         else {
             return next.run(request).await;
         };
-        match limits.buckets.take(&client, Instant::now()) {
+        let decision = match &limits.buckets {
+            Buckets::Memory(buckets) => buckets.take(&client, Instant::now()),
+            Buckets::Redis(buckets) => buckets.take(client).await,
+        };
+        match decision {
             Decision::Allow => next.run(request).await,
             Decision::Deny { retry_after } => {
                 let seconds = u32::try_from(retry_after.as_secs_f64().ceil() as u64)
@@ -195,6 +247,114 @@ impl RateLimiter {
                     ))
                     .with_retry_after(seconds)
                     .into_response()
+            }
+        }
+    }
+}
+
+/// Token buckets in Redis: a hash per client with its tokens and when they were counted, updated
+/// by one script so concurrent replicas never lose a take, and expiring once it would be full.
+#[derive(Clone)]
+struct RedisBuckets {
+    connection: redis::aio::ConnectionManager,
+    script: redis::Script,
+    prefix: String,
+    per_second: f64,
+    burst: u32,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisBuckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisBuckets({})", self.prefix)
+    }
+}
+
+/// `KEYS[1]` the bucket; `ARGV[1]` tokens per second, `ARGV[2]` burst. Returns
+/// `{allowed (0|1), milliseconds until the next token}`.
+const TAKE: &str = r"
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now_ms
+tokens = math.min(burst, tokens + math.max(0, now_ms - at) * rate / 1000)
+local allowed = 0
+local wait_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait_ms = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now_ms)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+return {allowed, wait_ms}
+";
+
+impl RedisBuckets {
+    async fn connect(
+        url: &str,
+        namespace: &str,
+        settings: &RateLimitSettings,
+    ) -> Result<RedisBuckets, StorageError> {
+        let client = redis::Client::open(url)
+            .map_err(|error| StorageError::InvalidUrl(format!("ratelimit.url: {error}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(REDIS_TIMEOUT);
+        let connection = tokio::time::timeout(
+            Duration::from_secs(2),
+            redis::aio::ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StorageError::Unavailable("ratelimit.url: no connection within 2s".into()))?
+        .map_err(|error| StorageError::Unavailable(Box::new(error)))?;
+        Ok(RedisBuckets {
+            connection,
+            script: redis::Script::new(TAKE),
+            prefix: format!("ratelimit:{namespace}:"),
+            per_second: settings.per_second.max(f64::MIN_POSITIVE),
+            burst: settings.burst.max(1),
+            failing: Arc::default(),
+        })
+    }
+
+    async fn take(&self, client: IpAddr) -> Decision {
+        use std::sync::atomic::Ordering;
+        let mut connection = self.connection.clone();
+        let mut invocation = self.script.key(format!("{}{client}", self.prefix));
+        invocation.arg(self.per_second).arg(self.burst);
+        let answer = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            invocation.invoke_async::<(u8, u64)>(&mut connection),
+        )
+        .await;
+        match answer {
+            Ok(Ok((allowed, wait_ms))) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("The rate limiter reaches Redis again.");
+                }
+                if allowed == 1 {
+                    Decision::Allow
+                } else {
+                    Decision::Deny {
+                        retry_after: Duration::from_millis(wait_ms),
+                    }
+                }
+            }
+            failed => {
+                metrics::counter!(BACKEND_ERRORS_TOTAL).increment(1);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    let reason = match failed {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!("no answer within {REDIS_TIMEOUT:?}"),
+                    };
+                    tracing::warn!(%reason, "The rate limiter cannot reach Redis; requests pass unlimited until it can.");
+                }
+                Decision::Allow
             }
         }
     }
