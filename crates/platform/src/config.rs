@@ -93,6 +93,24 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Per-client token buckets, for the routes a service puts behind them.
     pub ratelimit: RateLimitSettings,
+    /// The publish/subscribe broker between replicas (chat).
+    pub broker: BrokerSettings,
+}
+
+/// `[broker]`: where replicas publish to each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// `memory:` (one process; the default), `redis://…` or `nats://…`.
+    pub url: SecretUrl,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        BrokerSettings {
+            url: SecretUrl::new("memory:"),
+        }
+    }
 }
 
 /// `[server]`: the public API listener.
@@ -275,6 +293,7 @@ impl Settings {
             health: HealthSettings::default(),
             tls: TlsSettings::default(),
             ratelimit: RateLimitSettings::default(),
+            broker: BrokerSettings::default(),
         }
     }
 }

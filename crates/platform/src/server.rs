@@ -34,6 +34,7 @@ pub struct RunningServer {
     health: Health,
     info: Info,
     stop: watch::Sender<bool>,
+    sessions: crate::shutdown::Sessions,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -42,7 +43,16 @@ pub async fn migrate<S>(service: &Service<S>, loaded: Loaded<S>) -> Result<Vec<S
 where
     S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
-    let (context, backends) = context(service.name(), loaded, Health::default(), true);
+    let sessions = crate::shutdown::Sessions::default();
+    let budgets = crate::slo::budget::Budgets::new(service.slos());
+    let (context, backends) = context(
+        service.name(),
+        loaded,
+        Health::default(),
+        true,
+        sessions,
+        budgets,
+    );
     let _routes = service.build(context).await?;
     Ok(backends.lock().map(|b| b.clone()).unwrap_or_default())
 }
@@ -52,6 +62,8 @@ fn context<S>(
     loaded: Loaded<S>,
     health: Health,
     migrate: bool,
+    sessions: crate::shutdown::Sessions,
+    budgets: crate::slo::budget::Budgets,
 ) -> (Context<S>, Arc<Mutex<Vec<String>>>) {
     let backends = Arc::new(Mutex::new(Vec::new()));
     let context = Context {
@@ -61,6 +73,8 @@ fn context<S>(
         health,
         backends: backends.clone(),
         migrate,
+        sessions,
+        budgets,
     };
     (context, backends)
 }
@@ -74,7 +88,18 @@ where
     crate::metrics::record_build_info(service.version(), REVISION);
     let settings = loaded.platform.clone();
     let health = Health::default();
-    let (context, backends) = context(service.name(), loaded, health.clone(), false);
+    let sessions = crate::shutdown::Sessions::default();
+    // One tracker per server: the API stack and the service count into it, the admin port's
+    // `/slo` reads it.
+    let budgets = crate::slo::budget::Budgets::new(service.slos());
+    let (context, backends) = context(
+        service.name(),
+        loaded,
+        health.clone(),
+        false,
+        sessions.clone(),
+        budgets.clone(),
+    );
     let mut routes = service.build(context).await?;
     if let Some(openapi) = service.openapi() {
         let document = Arc::new(openapi());
@@ -83,8 +108,6 @@ where
             get(move || async move { axum::Json(document.as_ref().clone()) }),
         );
     }
-    // One tracker per server: the API stack counts into it, the admin port's `/slo` reads it.
-    let budgets = crate::slo::budget::Budgets::new(service.slos());
     let app = crate::http::stack(routes, &settings.server, health.clone(), budgets.clone());
     let info = Info {
         name: service.name(),
@@ -148,6 +171,7 @@ where
         health,
         info,
         stop,
+        sessions,
         tasks,
     })
 }
@@ -193,7 +217,16 @@ impl RunningServer {
         tracing::info!(?drain_delay, "Shutdown began; readiness now fails.");
         tokio::time::sleep(drain_delay).await;
         let _ = self.stop.send(true);
-        let drained = tokio::time::timeout(grace, futures::future::join_all(self.tasks)).await;
+        // Upgraded connections (WebSockets) are invisible to the listeners' drain: tell their
+        // sessions to say goodbye, and wait for them within the same grace.
+        self.sessions.stop();
+        let sessions = self.sessions.clone();
+        let everything = async move {
+            let results = futures::future::join_all(self.tasks).await;
+            sessions.idle().await;
+            results
+        };
+        let drained = tokio::time::timeout(grace, everything).await;
         match drained {
             Ok(results) => {
                 for result in results {

@@ -168,6 +168,8 @@ pub struct Context<S = NoServiceSettings> {
     pub(crate) health: Health,
     pub(crate) backends: Arc<Mutex<Vec<String>>>,
     pub(crate) migrate: bool,
+    pub(crate) sessions: crate::shutdown::Sessions,
+    pub(crate) budgets: crate::slo::budget::Budgets,
 }
 
 impl<S> Context<S> {
@@ -200,19 +202,75 @@ impl<S> Context<S> {
         .await?)
     }
 
+    /// The in-process SLO tracker behind `GET /slo`, for services whose ratio SLIs count their
+    /// own events ([`Budgets::record_ratio`](crate::slo::budget::Budgets::record_ratio)).
+    pub fn budgets(&self) -> &crate::slo::budget::Budgets {
+        &self.budgets
+    }
+
+    /// The registry of long-lived sessions (WebSockets), told to stop when the listeners stop
+    /// accepting and waited for within `shutdown.grace`.
+    pub fn sessions(&self) -> &crate::shutdown::Sessions {
+        &self.sessions
+    }
+
+    /// Opens the append-only log at `storage.url` for `namespace`, keeping the last `retain`
+    /// entries per stream, migrating when configured, and registers its health check.
+    pub async fn log(
+        &self,
+        namespace: &str,
+        retain: usize,
+    ) -> Result<Arc<dyn storage::log::Log>, StartError> {
+        let migrate = self.migrate || self.settings.storage.migrate;
+        let log =
+            storage::log::open_log(&self.settings.storage, namespace, retain, migrate).await?;
+        let checked = log.clone();
+        self.register_backend(
+            log.backend(),
+            Arc::new(move || {
+                let log = checked.clone();
+                Box::pin(async move { log.ping().await.map_err(|error| error.to_string()) })
+            }),
+        );
+        Ok(log)
+    }
+
+    /// Opens the broker at `broker.url` with topics under `namespace` and registers its health
+    /// check.
+    pub async fn pubsub(
+        &self,
+        namespace: &str,
+    ) -> Result<Arc<dyn storage::pubsub::PubSub>, StartError> {
+        let broker =
+            storage::pubsub::open_pubsub(self.settings.broker.url.expose(), namespace).await?;
+        let checked = broker.clone();
+        self.register_backend(
+            broker.backend(),
+            Arc::new(move || {
+                let broker = checked.clone();
+                Box::pin(async move { broker.ping().await.map_err(|error| error.to_string()) })
+            }),
+        );
+        Ok(broker)
+    }
+
+    fn register_backend(&self, backend: &'static str, check: crate::health::CheckFn) {
+        if let Ok(mut backends) = self.backends.lock()
+            && !backends.iter().any(|known| known == backend)
+        {
+            backends.push(backend.to_owned());
+        }
+        self.health.register(backend, "datastore", check);
+    }
+
     /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or
     /// when running `migrate`), and registers its health check.
     pub async fn key_value(&self, namespace: &str) -> Result<Arc<dyn KeyValue>, StartError> {
         let migrate = self.migrate || self.settings.storage.migrate;
         let store = storage::open_key_value(&self.settings.storage, namespace, migrate).await?;
-        let backend = store.backend();
-        if let Ok(mut backends) = self.backends.lock() {
-            backends.push(backend.to_owned());
-        }
         let checked = store.clone();
-        self.health.register(
-            backend,
-            "datastore",
+        self.register_backend(
+            store.backend(),
             Arc::new(move || {
                 let store = checked.clone();
                 Box::pin(async move { store.ping().await.map_err(|error| error.to_string()) })

@@ -2,15 +2,19 @@
 //!
 //! - [`KeyValue`]: get, put, put-if-absent, delete and an ordered scan with a cursor
 //!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`.
+//! - [`log::Log`]: append-only streams with sequence numbers (chat history).
+//! - [`pubsub::PubSub`]: publish/subscribe between replicas (chat fan-out).
 //!
 //! A service never names a backend type: it asks [`open_key_value`] for an
 //! `Arc<dyn KeyValue>` and the scheme of `storage.url` picks the backend, wrapped in
 //! [`instrumented::Instrumented`] so every operation is timed, bounded and counted.
 
 pub mod instrumented;
+pub mod log;
 pub mod memory;
 pub mod mysql;
 pub mod postgres;
+pub mod pubsub;
 pub mod redis;
 mod sql;
 pub mod sqlite;

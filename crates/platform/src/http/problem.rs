@@ -153,7 +153,8 @@ impl IntoResponse for Problem {
 /// are. Called once per request by the observation layer, outside every layer that can answer.
 ///
 /// Headers such as `Allow`, `Retry-After` and `WWW-Authenticate` on the response are kept; a
-/// response without a `Problem` (axum's 405, a 413 from the body limit) gets one for its status.
+/// response without a `Problem` (axum's 405, a 413 from the body limit) gets one for its status,
+/// except an HTML page a service rendered for a browser (`text/html`), which is kept as it is.
 pub(crate) fn finalize(
     response: Response,
     request_id: Option<&str>,
@@ -162,6 +163,15 @@ pub(crate) fn finalize(
 ) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // A service's own error page (HTML for a browser) is already meant for its reader.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if is_page && response.extensions().get::<Problem>().is_none() {
         return response;
     }
     let (mut parts, _body) = response.into_parts();

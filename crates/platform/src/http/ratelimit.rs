@@ -63,15 +63,66 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct TokenBuckets<K> {
     per_second: f64,
-    burst: f64,
+    burst: u32,
     max_per_shard: usize,
-    shards: Vec<Mutex<HashMap<K, Bucket>>>,
+    shards: Vec<Mutex<HashMap<K, TokenBucket>>>,
 }
 
+/// One token bucket: `burst` tokens, refilled at `per_second`. For a single allowance (a
+/// WebSocket connection's messages); [`TokenBuckets`] keeps one per key.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use platform::http::ratelimit::{Decision, TokenBucket};
+/// let start = Instant::now();
+/// let mut bucket = TokenBucket::new(10.0, 1, start);
+/// assert_eq!(bucket.take(start), Decision::Allow);
+/// assert!(matches!(bucket.take(start), Decision::Deny { .. }));
+/// assert_eq!(bucket.take(start + Duration::from_millis(100)), Decision::Allow);
+/// ```
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
     tokens: f64,
     updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket at `now`.
+    pub fn new(per_second: f64, burst: u32, now: Instant) -> TokenBucket {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            per_second: per_second.max(f64::MIN_POSITIVE),
+            burst,
+            tokens: burst,
+            updated: now,
+        }
+    }
+
+    /// Takes one token at time `now`.
+    pub fn take(&mut self, now: Instant) -> Decision {
+        self.tokens = self.refilled(now);
+        self.updated = now.max(self.updated);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Decision::Allow
+        } else {
+            Decision::Deny {
+                retry_after: Duration::from_secs_f64((1.0 - self.tokens) / self.per_second),
+            }
+        }
+    }
+
+    /// Whether the bucket would be full at `now` (and so is the same as no bucket at all).
+    pub fn is_full(&self, now: Instant) -> bool {
+        self.refilled(now) >= self.burst
+    }
+
+    fn refilled(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.tokens + elapsed * self.per_second).min(self.burst)
+    }
 }
 
 impl<K: Hash + Eq + Clone> TokenBuckets<K> {
@@ -89,8 +140,8 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     /// ```
     pub fn new(per_second: f64, burst: u32, max_keys: usize) -> TokenBuckets<K> {
         TokenBuckets {
-            per_second: per_second.max(f64::MIN_POSITIVE),
-            burst: f64::from(burst.max(1)),
+            per_second,
+            burst,
             max_per_shard: (max_keys / SHARDS).max(1),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
@@ -106,28 +157,12 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() >= self.max_per_shard && !buckets.contains_key(key) {
-            buckets.retain(|_, bucket| self.refilled(bucket, now) < self.burst);
+            buckets.retain(|_, bucket| !bucket.is_full(now));
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
-        bucket.tokens = self.refilled(bucket, now);
-        bucket.updated = now.max(bucket.updated);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Decision::Allow
-        } else {
-            let missing = 1.0 - bucket.tokens;
-            Decision::Deny {
-                retry_after: Duration::from_secs_f64(missing / self.per_second),
-            }
-        }
-    }
-
-    fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        (bucket.tokens + elapsed * self.per_second).min(self.burst)
+        buckets
+            .entry(key.clone())
+            .or_insert_with(|| TokenBucket::new(self.per_second, self.burst, now))
+            .take(now)
     }
 
     /// How many keys hold a bucket now.

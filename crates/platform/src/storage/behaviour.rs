@@ -5,6 +5,8 @@
 //! breaks the contract, so one suite serves every backend.
 
 pub mod kv;
+pub mod log;
+pub mod pubsub;
 
 /// A fresh namespace (`t_` and 16 random hex digits), so runs never see each other's data.
 pub fn unique_namespace() -> String {

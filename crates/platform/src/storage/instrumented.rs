@@ -1,5 +1,6 @@
 //! The wrapper every key–value backend runs inside: it bounds each operation by a timeout and
-//! records its duration and outcome, so no backend re-implements either.
+//! records its duration and outcome, so no backend re-implements either. Its `Meter` does the
+//! same for the log and pub/sub wrappers.
 //!
 //! Metric: the histogram `storage_operation_duration_seconds` with the labels `backend` (`memory`, `sqlite`,
 //! …), `operation` (`get`, `put`, `put_if_absent`, `delete`, `scan`, `ping`) and `outcome`
@@ -20,9 +21,7 @@ use crate::metrics::names::STORAGE_OPERATION_DURATION as OPERATION_DURATION;
 /// A [`KeyValue`] that times, bounds and counts every call to the one it wraps.
 pub struct Instrumented {
     inner: Arc<dyn KeyValue>,
-    timeout: Option<Duration>,
-    /// One handle per (operation, outcome), made once, so a call does no registry lookup.
-    histograms: HashMap<(&'static str, &'static str), metrics::Histogram>,
+    meter: Meter,
 }
 
 const OPERATIONS: [&str; 6] = ["get", "put", "put_if_absent", "delete", "scan", "ping"];
@@ -33,10 +32,40 @@ impl Instrumented {
     /// reported as [`StorageError::Unavailable`]. `None` is for backends that cannot stall (the
     /// in-process memory store), which then pay for no timer.
     pub fn new(inner: Arc<dyn KeyValue>, timeout: Option<Duration>) -> Instrumented {
-        let backend = inner.backend();
-        let histograms = OPERATIONS
+        let meter = Meter::new(inner.backend(), timeout, &OPERATIONS, &OUTCOMES);
+        Instrumented { inner, meter }
+    }
+
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, StorageError>>,
+        classify: fn(&T) -> &'static str,
+    ) -> Result<T, StorageError> {
+        self.meter.observe(operation, future, classify).await
+    }
+}
+
+/// The timing, timeout and histogram of one backend's operations, shared by the wrappers of
+/// every storage trait (this one, `log::instrumented` and `pubsub::instrumented`).
+pub(crate) struct Meter {
+    backend: &'static str,
+    timeout: Option<Duration>,
+    /// One handle per (operation, outcome), made once, so a call does no registry lookup.
+    histograms: HashMap<(&'static str, &'static str), metrics::Histogram>,
+}
+
+impl Meter {
+    /// Registers the histogram of every pair of `operations` and `outcomes` for `backend`.
+    pub(crate) fn new(
+        backend: &'static str,
+        timeout: Option<Duration>,
+        operations: &[&'static str],
+        outcomes: &[&'static str],
+    ) -> Meter {
+        let histograms = operations
             .iter()
-            .flat_map(|operation| OUTCOMES.iter().map(move |outcome| (*operation, *outcome)))
+            .flat_map(|operation| outcomes.iter().map(move |outcome| (*operation, *outcome)))
             .map(|(operation, outcome)| {
                 let histogram = metrics::histogram!(
                     OPERATION_DURATION,
@@ -47,22 +76,22 @@ impl Instrumented {
                 ((operation, outcome), histogram)
             })
             .collect();
-        Instrumented {
-            inner,
+        Meter {
+            backend,
             timeout,
             histograms,
         }
     }
 
-    /// Runs one operation of the inner store under the timeout and records it.
+    /// Runs one operation under the timeout and records it.
     /// `classify` names the outcome of a success (`ok` or `not_found`).
-    async fn observe<T>(
+    pub(crate) async fn observe<T>(
         &self,
         operation: &'static str,
         future: impl Future<Output = Result<T, StorageError>>,
         classify: fn(&T) -> &'static str,
     ) -> Result<T, StorageError> {
-        let backend = self.inner.backend();
+        let backend = self.backend;
         let started = Instant::now();
         let result = match self.timeout {
             None => future.await,
@@ -87,16 +116,25 @@ impl Instrumented {
     }
 }
 
-impl std::fmt::Debug for Instrumented {
+impl std::fmt::Debug for Meter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instrumented")
-            .field("backend", &self.inner.backend())
+        f.debug_struct("Meter")
+            .field("backend", &self.backend)
             .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-fn ok<T>(_: &T) -> &'static str {
+impl std::fmt::Debug for Instrumented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("backend", &self.meter.backend)
+            .field("timeout", &self.meter.timeout)
+            .finish()
+    }
+}
+
+pub(crate) fn ok<T>(_: &T) -> &'static str {
     "ok"
 }
 

@@ -60,19 +60,7 @@ impl PostgresKeyValue {
         options: &ConnectOptions,
     ) -> Result<PostgresKeyValue, StorageError> {
         validate_namespace(namespace)?;
-        // The parser's message never repeats the URL, so the password cannot leak through it.
-        let connect_options = PgConnectOptions::from_str(url)
-            .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
-        // The acquire timeout also bounds opening a connection, so a dead or unroutable server
-        // gives `PoolTimedOut` instead of a hang; the pool opens fresh connections once the
-        // server is back, and pinging before lending one out drops those the server closed.
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.connect_timeout)
-            .test_before_acquire(true)
-            .connect_with(connect_options)
-            .await
-            .map_err(map_sqlx_error)?;
+        let pool = connect_pool(url, options).await?;
 
         let table = format!("kv_{namespace}");
         let store = PostgresKeyValue {
@@ -112,8 +100,28 @@ impl PostgresKeyValue {
     }
 }
 
+/// The pool every PostgreSQL store of `url` uses; shared with the log backend.
+pub(crate) async fn connect_pool(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<PgPool, StorageError> {
+    // The parser's message never repeats the URL, so the password cannot leak through it.
+    let connect_options = PgConnectOptions::from_str(url)
+        .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
+    // The acquire timeout also bounds opening a connection, so a dead or unroutable server
+    // gives `PoolTimedOut` instead of a hang; the pool opens fresh connections once the
+    // server is back, and pinging before lending one out drops those the server closed.
+    PgPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.connect_timeout)
+        .test_before_acquire(true)
+        .connect_with(connect_options)
+        .await
+        .map_err(map_sqlx_error)
+}
+
 /// The one place PostgreSQL errors become [`StorageError`] kinds.
-fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+pub(crate) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     super::sql::map_sqlx_error(error, is_temporary)
 }
 

@@ -103,23 +103,7 @@ impl RedisKeyValue {
         options: &ConnectOptions,
     ) -> Result<RedisKeyValue, StorageError> {
         validate_namespace(namespace)?;
-        // The parser's message never repeats the URL, so the password cannot leak through it.
-        let client = redis::Client::open(url)
-            .map_err(|error| StorageError::InvalidUrl(format!("redis url: {error}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(options.connect_timeout)
-            .set_response_timeout(options.operation_timeout)
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY_MS);
-        // The first connection retries with back-off inside `new_with_config`; bound the whole
-        // of it, so start-up against a dead server fails in `connect_timeout`.
-        let connection = tokio::time::timeout(
-            options.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| unavailable_after(options.connect_timeout))?
-        .map_err(map_redis_error)?;
+        let connection = connection_manager(url, options).await?;
         Ok(RedisKeyValue {
             connection,
             values_key: format!("{namespace}:kv"),
@@ -145,6 +129,39 @@ impl RedisKeyValue {
     }
 }
 
+/// A connection manager for `url` with the platform's timeouts and reconnection policy; fails
+/// within `connect_timeout` when the server is down. Shared with the log and pub/sub backends.
+pub(crate) async fn connection_manager(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<ConnectionManager, StorageError> {
+    // The parser's message never repeats the URL, so the password cannot leak through it.
+    let client = redis::Client::open(url)
+        .map_err(|error| StorageError::InvalidUrl(format!("redis url: {error}")))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(options.connect_timeout)
+        .set_response_timeout(options.operation_timeout)
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_max_delay(RECONNECT_MAX_DELAY_MS);
+    // The first connection retries with back-off inside `new_with_config`; bound the whole
+    // of it, so start-up against a dead server fails in `connect_timeout`.
+    tokio::time::timeout(
+        options.connect_timeout,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|_| unavailable_after(options.connect_timeout))?
+    .map_err(map_redis_error)
+}
+
+/// One `PING` on `connection`: the health check of every Redis backend.
+pub(crate) async fn ping(connection: &ConnectionManager) -> Result<(), StorageError> {
+    redis::cmd("PING")
+        .query_async::<()>(&mut connection.clone())
+        .await
+        .map_err(map_redis_error)
+}
+
 fn unavailable_after(timeout: Duration) -> StorageError {
     StorageError::Unavailable(
         format!("redis did not accept a connection within {timeout:?}").into(),
@@ -152,7 +169,7 @@ fn unavailable_after(timeout: Duration) -> StorageError {
 }
 
 /// The one place Redis errors become [`StorageError`] kinds.
-fn map_redis_error(error: RedisError) -> StorageError {
+pub(crate) fn map_redis_error(error: RedisError) -> StorageError {
     let temporary = error.is_io_error()
         || error.is_connection_refusal()
         || error.is_timeout()
@@ -260,11 +277,7 @@ impl KeyValue for RedisKeyValue {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(map_redis_error)
+        ping(&self.connection).await
     }
 
     fn backend(&self) -> &'static str {

@@ -64,35 +64,7 @@ impl SqliteKeyValue {
         options: &ConnectOptions,
     ) -> Result<SqliteKeyValue, StorageError> {
         validate_namespace(namespace)?;
-        let in_memory = is_in_memory(url);
-        let connect_options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL syncs the WAL on every commit: an acknowledged write is on disk.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(options.operation_timeout);
-        if !in_memory {
-            create_parent_dir(connect_options.get_filename()).await?;
-        }
-
-        let mut pool_options = SqlitePoolOptions::new().acquire_timeout(options.connect_timeout);
-        pool_options = if in_memory {
-            // Each connection to `:memory:` would see its own database, and the database dies
-            // with its last connection, so keep exactly one open forever.
-            pool_options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            pool_options.max_connections(options.max_connections.max(1))
-        };
-        let pool = pool_options
-            .connect_with(connect_options)
-            .await
-            .map_err(map_sqlx_error)?;
-
+        let pool = connect_pool(url, options).await?;
         let store = SqliteKeyValue {
             pool,
             sql: statements(&format!("kv_{namespace}")),
@@ -121,6 +93,43 @@ impl SqliteKeyValue {
     }
 }
 
+/// The pool every SQLite store of `url` uses: WAL with `synchronous = FULL`, a busy timeout of
+/// `operation_timeout`, one connection kept forever for an in-memory database. Shared with
+/// the log backend, so both keep the same durability.
+pub(crate) async fn connect_pool(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<SqlitePool, StorageError> {
+    let in_memory = is_in_memory(url);
+    let connect_options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL syncs the WAL on every commit: an acknowledged write is on disk.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(options.operation_timeout);
+    if !in_memory {
+        create_parent_dir(connect_options.get_filename()).await?;
+    }
+
+    let mut pool_options = SqlitePoolOptions::new().acquire_timeout(options.connect_timeout);
+    pool_options = if in_memory {
+        // Each connection to `:memory:` would see its own database, and the database dies
+        // with its last connection, so keep exactly one open forever.
+        pool_options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool_options.max_connections(options.max_connections.max(1))
+    };
+    pool_options
+        .connect_with(connect_options)
+        .await
+        .map_err(map_sqlx_error)
+}
+
 /// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.
 fn is_in_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
@@ -142,7 +151,7 @@ async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
 }
 
 /// The one place SQLite errors become [`StorageError`] kinds.
-fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+pub(crate) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     super::sql::map_sqlx_error(error, is_temporary)
 }
 

@@ -2,15 +2,19 @@
 //! platform promises: a dead server is a fast, temporary error; an unknown scheme is named;
 //! every operation is measured.
 //!
-//! `memory:` and `sqlite:` always run. PostgreSQL, MySQL and Redis run when `TEST_POSTGRES_URL`,
-//! `TEST_MYSQL_URL` and `TEST_REDIS_URL` are set; otherwise the test says it skipped. When a
-//! variable is set, an unreachable server fails the test.
+//! `memory:` and `sqlite:` always run. PostgreSQL, MySQL, Redis and NATS run when
+//! `TEST_POSTGRES_URL`, `TEST_MYSQL_URL`, `TEST_REDIS_URL` and `TEST_NATS_URL` are set; otherwise
+//! the test says it skipped. When a variable is set, an unreachable server fails the test.
+//! The log and pub/sub suites live in `log.rs` and `pubsub.rs`.
 
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
 #![allow(clippy::unwrap_used)]
 // Tests read their server URLs from the environment, which `.ci/run` sets; the services
 // themselves still read configuration only in `platform::config`.
 #![allow(clippy::disallowed_methods)]
+
+mod log;
+mod pubsub;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -40,7 +44,7 @@ fn settings(url: &str) -> StorageSettings {
 /// under CI an unset variable fails the test instead.
 fn server_url(variable: &str, backend: &str) -> Option<String> {
     let url = std::env::var(variable).ok().filter(|url| !url.is_empty());
-    let what = format!("{variable} for the {backend} key-value suite");
+    let what = format!("{variable} for the {backend} suites");
     if platform::testing::require(&what, url.is_some()) {
         url
     } else {
@@ -381,6 +385,24 @@ impl Proxy {
         proxy
     }
 
+    /// A proxy to the server of `url` and `url` rewritten to go through it.
+    async fn in_front_of(url: &str, default_port: u16) -> (Proxy, url::Url) {
+        let mut proxied = url::Url::parse(url).expect("server url");
+        let host = proxied
+            .host_str()
+            .expect("server url has a host")
+            .to_owned();
+        let port = proxied.port().unwrap_or(default_port);
+        let proxy = Proxy::start(format!("{host}:{port}")).await;
+        proxied
+            .set_host(Some("127.0.0.1"))
+            .expect("set the proxy host");
+        proxied
+            .set_port(Some(proxy.port))
+            .expect("set the proxy port");
+        (proxy, proxied)
+    }
+
     /// Closes the listener and every forwarded connection, as a crashed server would.
     async fn cut(&mut self) {
         if let Some(task) = self.task.take() {
@@ -418,19 +440,7 @@ async fn forward(listener: tokio::net::TcpListener, upstream: String) {
 /// is down and working operations, on the same store, once it is back. Returns the namespace
 /// it used, for the caller to drop.
 async fn assert_recovers_after_outage(url: &str, default_port: u16) -> String {
-    let mut proxied = url::Url::parse(url).expect("server url");
-    let host = proxied
-        .host_str()
-        .expect("server url has a host")
-        .to_owned();
-    let port = proxied.port().unwrap_or(default_port);
-    let mut proxy = Proxy::start(format!("{host}:{port}")).await;
-    proxied
-        .set_host(Some("127.0.0.1"))
-        .expect("set the proxy host");
-    proxied
-        .set_port(Some(proxy.port))
-        .expect("set the proxy port");
+    let (mut proxy, proxied) = Proxy::in_front_of(url, default_port).await;
 
     let settings = StorageSettings {
         url: SecretUrl::new(proxied.as_str()),

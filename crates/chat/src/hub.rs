@@ -1,0 +1,710 @@
+//! Rooms on this replica. Each room with local members runs two tasks:
+//!
+//! - **ingest**: takes what local members send, in batches (whatever queued up while the last
+//!   batch was written), appends each batch to the room's log in one call, which numbers the
+//!   messages, then publishes the batch to the room's broker topic in one message.
+//! - **room**: owns the members, and delivers what the broker carries (from every replica,
+//!   this one included) in sequence order: messages that arrive early wait for the gap before
+//!   them, which is filled from the log if the broker lost it. Each message is serialised once
+//!   and the same bytes are queued for every member; a member whose bounded queue is full is
+//!   dropped (it resumes on reconnect), so one slow client never stalls a room.
+//!
+//! Presence is per replica: each replica publishes its own members of a room, and a room's
+//! member list is the union of the latest lists of the replicas seen within [`PRESENCE_TTL`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use futures::StreamExt;
+use platform::slo::budget::Budgets;
+use platform::storage::StorageError;
+use platform::storage::log::Log;
+use platform::storage::pubsub::{PubSub, Subscription};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::ChatSettings;
+use crate::domain::{DisplayName, RoomName};
+use crate::protocol::{BrokerEvent, Message, ServerFrame};
+use crate::telemetry;
+
+/// How long a replica's presence list stays valid without being republished.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// How often a replica republishes its presence lists.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(10);
+/// Presence changes are sent to members at most this often (joins in a burst become one frame).
+const PRESENCE_DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long a message may wait for the gap before it before the log is asked.
+const GAP_WAIT: Duration = Duration::from_millis(100);
+/// Most messages appended and published as one batch.
+const MAX_BATCH: usize = 512;
+/// Messages read from the log per call when catching up.
+const CATCH_UP_PAGE: usize = 1000;
+/// How long an empty room keeps its tasks, so a reconnecting member finds them warm.
+const IDLE_ROOM: Duration = Duration::from_secs(30);
+
+/// A frame ready to be written to a WebSocket; clones share the bytes.
+pub type Frame = Utf8Bytes;
+
+/// Why a join failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The log or the broker failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The room's tasks ended (the server is stopping).
+    #[error("the room is closing")]
+    Closing,
+}
+
+/// A member's handle on its room.
+#[derive(Debug)]
+pub struct Membership {
+    /// The id the room knows the member by.
+    pub id: u64,
+    /// The name the room gave.
+    pub name: DisplayName,
+    /// Where the member's messages go.
+    pub inbound: mpsc::Sender<Inbound>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        // The room also notices a closed queue; this makes leaving immediate.
+        let _ = self.commands.try_send(Command::Leave { member: self.id });
+    }
+}
+
+/// A message from a local member, not yet numbered.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The sender's name, as the room gave it.
+    pub name: String,
+    /// The cleaned text.
+    pub text: String,
+    /// Where to send an `unavailable` error if the message cannot be stored.
+    pub reply: mpsc::Sender<Frame>,
+}
+
+enum Command {
+    Join {
+        name: DisplayName,
+        last_seq: Option<u64>,
+        queue: mpsc::Sender<Frame>,
+        reply: oneshot::Sender<Result<(u64, DisplayName), StorageError>>,
+    },
+    Leave {
+        member: u64,
+    },
+}
+
+/// Every room of this replica.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    replica: String,
+    log: Arc<dyn Log>,
+    broker: Arc<dyn PubSub>,
+    settings: Arc<ChatSettings>,
+    budgets: Budgets,
+    rooms: Mutex<HashMap<RoomName, RoomHandle>>,
+    next_room: std::sync::atomic::AtomicU64,
+    /// Handles made once: recording then costs an atomic add, not a registry lookup.
+    instruments: Instruments,
+}
+
+struct Instruments {
+    accepted: metrics::Counter,
+    failed: metrics::Counter,
+    delivery_seconds: metrics::Histogram,
+    on_time: metrics::Counter,
+    late: metrics::Counter,
+    queue_drops: metrics::Counter,
+}
+
+impl Instruments {
+    fn new() -> Instruments {
+        Instruments {
+            accepted: metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "accepted"),
+            failed: metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "failed"),
+            delivery_seconds: metrics::histogram!(telemetry::DELIVERY_SECONDS),
+            on_time: metrics::counter!(telemetry::DELIVERIES_TOTAL, "latency" => "within_100ms"),
+            late: metrics::counter!(telemetry::DELIVERIES_TOTAL, "latency" => "over_100ms"),
+            queue_drops: metrics::counter!(telemetry::SEND_QUEUE_DROPS_TOTAL),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RoomHandle {
+    id: u64,
+    commands: mpsc::Sender<Command>,
+    inbound: mpsc::Sender<Inbound>,
+}
+
+impl Hub {
+    /// A hub storing history in `log` and fanning out through `broker`.
+    pub fn new(
+        log: Arc<dyn Log>,
+        broker: Arc<dyn PubSub>,
+        settings: Arc<ChatSettings>,
+        budgets: Budgets,
+    ) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                replica: uuid::Uuid::new_v4().simple().to_string(),
+                log,
+                broker,
+                settings,
+                budgets,
+                rooms: Mutex::new(HashMap::new()),
+                next_room: std::sync::atomic::AtomicU64::new(1),
+                instruments: Instruments::new(),
+            }),
+        }
+    }
+
+    /// Joins `room` as `name` (made unique in the room). The `joined` frame, then history (or
+    /// everything after `last_seq`), then live messages arrive on `queue`.
+    pub async fn join(
+        &self,
+        room: &RoomName,
+        name: DisplayName,
+        last_seq: Option<u64>,
+        queue: mpsc::Sender<Frame>,
+    ) -> Result<Membership, JoinError> {
+        // A room that is just ending refuses the join; the second attempt starts a new one.
+        for _ in 0..3 {
+            let handle = self.room(room).await?;
+            let (reply, answer) = oneshot::channel();
+            let join = Command::Join {
+                name: name.clone(),
+                last_seq,
+                queue: queue.clone(),
+                reply,
+            };
+            if handle.commands.send(join).await.is_err() {
+                self.forget(room, handle.id);
+                continue;
+            }
+            match answer.await {
+                Ok(Ok((id, name))) => {
+                    return Ok(Membership {
+                        id,
+                        name,
+                        inbound: handle.inbound,
+                        commands: handle.commands,
+                    });
+                }
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) => self.forget(room, handle.id),
+            }
+        }
+        Err(JoinError::Closing)
+    }
+
+    async fn room(&self, room: &RoomName) -> Result<RoomHandle, StorageError> {
+        if let Some(handle) = self.rooms().get(room) {
+            return Ok(handle.clone());
+        }
+        // Subscribe before the room can deliver anything: the room starts from the log's last
+        // sequence number read after this, so nothing falls between the two.
+        let subscription = self.inner.broker.subscribe(room.as_str()).await?;
+        let mut rooms = self.rooms();
+        if let Some(handle) = rooms.get(room) {
+            // Another join started the room meanwhile; this subscription is dropped.
+            return Ok(handle.clone());
+        }
+        let settings = &self.inner.settings;
+        let (commands, command_rx) = mpsc::channel(1024);
+        let (inbound, inbound_rx) = mpsc::channel(settings.chat.send_queue.max(MAX_BATCH));
+        let id = self
+            .inner
+            .next_room
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let handle = RoomHandle {
+            id,
+            commands,
+            inbound,
+        };
+        rooms.insert(room.clone(), handle.clone());
+        metrics::gauge!(telemetry::ROOMS).set(rooms.len() as f64);
+        drop(rooms);
+        tokio::spawn(ingest(self.clone(), room.clone(), inbound_rx));
+        tokio::spawn(run_room(
+            self.clone(),
+            room.clone(),
+            id,
+            command_rx,
+            subscription,
+        ));
+        Ok(handle)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, RoomHandle>> {
+        // A poisoned map only means a task panicked while holding it; the map itself is whole.
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn forget(&self, room: &RoomName, id: u64) {
+        let mut rooms = self.rooms();
+        if rooms.get(room).is_some_and(|handle| handle.id == id) {
+            rooms.remove(room);
+        }
+        metrics::gauge!(telemetry::ROOMS).set(rooms.len() as f64);
+    }
+}
+
+/// Appends and publishes what local members send, a batch at a time.
+async fn ingest(hub: Hub, room: RoomName, mut inbound: mpsc::Receiver<Inbound>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let now = telemetry::now_ms();
+        let mut messages: Vec<Message> = batch
+            .iter()
+            .map(|inbound| Message {
+                seq: 0,
+                name: inbound.name.clone(),
+                text: inbound.text.clone(),
+                ts: now,
+            })
+            .collect();
+        let count = u64::try_from(messages.len()).unwrap_or(u64::MAX);
+        match store_and_publish(&hub, &room, &mut messages).await {
+            Ok(()) => {
+                hub.inner.instruments.accepted.increment(count);
+                hub.inner
+                    .budgets
+                    .record_ratio(telemetry::DELIVERED_SLO, count, 0);
+            }
+            Err(error) => {
+                tracing::warn!(room = room.as_str(), error = %error, "Messages could not be stored or published.");
+                hub.inner.instruments.failed.increment(count);
+                hub.inner
+                    .budgets
+                    .record_ratio(telemetry::DELIVERED_SLO, count, count);
+                let frame: Frame = ServerFrame::Error {
+                    code: "unavailable",
+                    detail: "the message could not be stored; send it again shortly",
+                    limit: None,
+                }
+                .to_text()
+                .into();
+                for inbound in &batch {
+                    let _ = inbound.reply.try_send(frame.clone());
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+async fn store_and_publish(
+    hub: &Hub,
+    room: &RoomName,
+    messages: &mut [Message],
+) -> Result<(), StorageError> {
+    // The log stores what a client needs to redisplay the message; it numbers it.
+    let entries: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|message| serde_json::to_vec(message).unwrap_or_default())
+        .collect();
+    let first = hub.inner.log.append(room.as_str(), &entries).await?;
+    for (offset, message) in (0u64..).zip(messages.iter_mut()) {
+        message.seq = first + offset;
+    }
+    let event = BrokerEvent::Messages {
+        messages: messages.to_vec(),
+    };
+    let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+    hub.inner.broker.publish(room.as_str(), payload).await
+}
+
+struct Member {
+    name: DisplayName,
+    queue: mpsc::Sender<Frame>,
+}
+
+/// The state of one room on this replica; see the module documentation.
+struct Room {
+    hub: Hub,
+    name: RoomName,
+    members: HashMap<u64, Member>,
+    next_member: u64,
+    /// The last sequence number delivered to local members.
+    delivered: u64,
+    /// Messages that arrived ahead of a gap, by sequence number.
+    early: BTreeMap<u64, Message>,
+    /// Since when the oldest gap has been waited for.
+    gap_since: Option<Instant>,
+    /// Other replicas' members, and when each list was last heard.
+    remote: HashMap<String, (Vec<String>, Instant)>,
+    presence_dirty: bool,
+}
+
+async fn run_room(
+    hub: Hub,
+    name: RoomName,
+    id: u64,
+    mut commands: mpsc::Receiver<Command>,
+    mut subscription: Subscription,
+) {
+    let delivered = match hub.inner.log.read_last(name.as_str(), 1).await {
+        Ok(last) => last.first().map_or(0, |entry| entry.seq),
+        Err(error) => {
+            // Without the starting point the room cannot promise order; refuse its joins.
+            tracing::warn!(room = name.as_str(), error = %error, "The room's log is unreachable.");
+            commands.close();
+            while let Some(command) = commands.recv().await {
+                if let Command::Join { reply, .. } = command {
+                    let _ = reply.send(Err(StorageError::Unavailable(
+                        "the room's history is unreachable".into(),
+                    )));
+                }
+            }
+            hub.forget(&name, id);
+            return;
+        }
+    };
+    let mut room = Room {
+        hub: hub.clone(),
+        name: name.clone(),
+        members: HashMap::new(),
+        next_member: 1,
+        delivered,
+        early: BTreeMap::new(),
+        gap_since: None,
+        remote: HashMap::new(),
+        presence_dirty: false,
+    };
+    let mut refresh = tokio::time::interval(PRESENCE_REFRESH);
+    let mut debounce = tokio::time::interval(PRESENCE_DEBOUNCE);
+    let idle = tokio::time::sleep(IDLE_ROOM);
+    tokio::pin!(idle);
+    loop {
+        let gap_deadline = room.gap_since.map(|since| since + GAP_WAIT);
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Join { name, last_seq, queue, reply }) => {
+                    let joined = room.join(name, last_seq, queue).await;
+                    let _ = reply.send(joined);
+                }
+                Some(Command::Leave { member }) => room.leave(member),
+                None => break,
+            },
+            event = subscription.next() => match event {
+                Some(payload) => room.on_broker_event(&payload).await,
+                None => {
+                    tracing::warn!(room = room.name.as_str(), "The broker subscription ended; closing the room.");
+                    break;
+                }
+            },
+            () = sleep_until_opt(gap_deadline) => room.fill_gap().await,
+            _ = debounce.tick(), if room.presence_dirty => room.send_presence().await,
+            _ = refresh.tick() => room.refresh_presence().await,
+            () = &mut idle, if room.members.is_empty() => break,
+        }
+        if !room.members.is_empty() {
+            idle.as_mut().reset(Instant::now() + IDLE_ROOM);
+        }
+    }
+    hub.forget(&name, id);
+    // Members still here (the broker went away) see their queue close and reconnect.
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => futures::future::pending().await,
+    }
+}
+
+impl Room {
+    fn taken(&self, candidate: &DisplayName) -> bool {
+        self.members
+            .values()
+            .any(|member| &member.name == candidate)
+            || self
+                .remote
+                .values()
+                .any(|(names, _)| names.iter().any(|name| name == candidate.as_str()))
+    }
+
+    fn member_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .members
+            .values()
+            .map(|member| member.name.as_str().to_owned())
+            .chain(
+                self.remote
+                    .values()
+                    .flat_map(|(names, _)| names.iter().cloned()),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn join(
+        &mut self,
+        asked: DisplayName,
+        last_seq: Option<u64>,
+        queue: mpsc::Sender<Frame>,
+    ) -> Result<(u64, DisplayName), StorageError> {
+        let name = asked.unique(|candidate| self.taken(candidate));
+        let log = &self.hub.inner.log;
+        let history = self.hub.inner.settings.chat.history;
+        // Everything up to `delivered` comes from the log; later messages arrive live.
+        let mut backlog = Vec::new();
+        match last_seq {
+            Some(after) if after < self.delivered => {
+                let mut cursor = after;
+                while cursor < self.delivered {
+                    let page = log
+                        .read_after(self.name.as_str(), cursor, CATCH_UP_PAGE)
+                        .await?;
+                    let Some(last) = page.last() else { break };
+                    cursor = last.seq;
+                    backlog.extend(page.into_iter().filter(|entry| entry.seq <= self.delivered));
+                }
+            }
+            Some(_) => {}
+            None => {
+                let recent = log.read_last(self.name.as_str(), history).await?;
+                backlog.extend(
+                    recent
+                        .into_iter()
+                        .filter(|entry| entry.seq <= self.delivered),
+                );
+            }
+        }
+        let mut members = self.member_names();
+        members.push(name.as_str().to_owned());
+        members.sort();
+        members.dedup();
+        let mut frames: Vec<Frame> = vec![
+            ServerFrame::Joined {
+                room: self.name.as_str(),
+                name: name.as_str(),
+                members: &members,
+                last_seq: self.delivered,
+            }
+            .to_text()
+            .into(),
+        ];
+        if let (Some(after), Some(first)) = (last_seq, backlog.first())
+            && first.seq > after + 1
+        {
+            frames.push(
+                ServerFrame::Error {
+                    code: "history_truncated",
+                    detail: "messages older than the room's history were missed",
+                    limit: u64::try_from(history).ok(),
+                }
+                .to_text()
+                .into(),
+            );
+        }
+        for entry in backlog {
+            if let Ok(mut message) = serde_json::from_slice::<Message>(&entry.data) {
+                message.seq = entry.seq;
+                frames.push(ServerFrame::Message(&message).to_text().into());
+            }
+        }
+        for frame in frames {
+            // The queue is new and holds at least `history` frames: only a client gone already fails.
+            if queue.try_send(frame).is_err() {
+                break;
+            }
+        }
+        let id = self.next_member;
+        self.next_member += 1;
+        self.members.insert(
+            id,
+            Member {
+                name: name.clone(),
+                queue,
+            },
+        );
+        self.presence_dirty = true;
+        self.publish_presence().await;
+        Ok((id, name))
+    }
+
+    fn leave(&mut self, member: u64) {
+        if self.members.remove(&member).is_some() {
+            self.presence_dirty = true;
+        }
+    }
+
+    async fn on_broker_event(&mut self, payload: &[u8]) {
+        match serde_json::from_slice::<BrokerEvent>(payload) {
+            Ok(BrokerEvent::Messages { messages }) => {
+                for message in messages {
+                    if message.seq > self.delivered {
+                        self.early.insert(message.seq, message);
+                    }
+                }
+                self.deliver_ready();
+            }
+            Ok(BrokerEvent::Presence { replica, members }) => {
+                if replica == self.hub.inner.replica {
+                    return;
+                }
+                let known = self.remote.contains_key(&replica);
+                let changed = self
+                    .remote
+                    .get(&replica)
+                    .is_none_or(|(names, _)| names != &members);
+                self.remote.insert(replica, (members, Instant::now()));
+                if changed {
+                    self.presence_dirty = true;
+                }
+                if !known && !self.members.is_empty() {
+                    // A replica new to the room: tell it who is here.
+                    self.publish_presence().await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(room = self.name.as_str(), error = %error, "An unreadable broker event was dropped.");
+            }
+        }
+    }
+
+    /// Delivers every message that follows `delivered` without a gap.
+    fn deliver_ready(&mut self) {
+        let mut dropped = Vec::new();
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() != self.delivered + 1 {
+                break;
+            }
+            let message = entry.remove();
+            self.delivered = message.seq;
+            let frame: Frame = ServerFrame::Message(&message).to_text().into();
+            for (id, member) in &self.members {
+                if member.queue.try_send(frame.clone()).is_err() {
+                    dropped.push(*id);
+                }
+            }
+            record_delivery(&self.hub, &message);
+        }
+        self.gap_since = match (self.early.is_empty(), self.gap_since) {
+            (true, _) => None,
+            (false, Some(since)) => Some(since),
+            (false, None) => Some(Instant::now()),
+        };
+        for id in dropped {
+            // Dropping the queue's sender tells the session it was too slow (close 4000).
+            if self.members.remove(&id).is_some() {
+                self.hub.inner.instruments.queue_drops.increment(1);
+                self.presence_dirty = true;
+            }
+        }
+    }
+
+    /// A gap outlived [`GAP_WAIT`]: read it from the log; what the log no longer holds is skipped.
+    async fn fill_gap(&mut self) {
+        let log = &self.hub.inner.log;
+        match log
+            .read_after(self.name.as_str(), self.delivered, CATCH_UP_PAGE)
+            .await
+        {
+            Ok(entries) => {
+                for entry in entries {
+                    if let Ok(mut message) = serde_json::from_slice::<Message>(&entry.data) {
+                        message.seq = entry.seq;
+                        self.early.entry(entry.seq).or_insert(message);
+                    }
+                }
+                if let Some((&first, _)) = self.early.first_key_value()
+                    && first > self.delivered + 1
+                {
+                    tracing::warn!(
+                        room = self.name.as_str(),
+                        from = self.delivered + 1,
+                        to = first - 1,
+                        "Messages missing from the log were skipped."
+                    );
+                    self.delivered = first - 1;
+                }
+                self.gap_since = None;
+                self.deliver_ready();
+            }
+            Err(error) => {
+                tracing::warn!(room = self.name.as_str(), error = %error, "Cannot read the log to fill a gap; retrying.");
+                self.gap_since = Some(Instant::now());
+            }
+        }
+    }
+
+    async fn send_presence(&mut self) {
+        self.presence_dirty = false;
+        let members = self.member_names();
+        let frame: Frame = ServerFrame::Presence { members: &members }.to_text().into();
+        for member in self.members.values() {
+            let _ = member.queue.try_send(frame.clone());
+        }
+        self.publish_presence().await;
+    }
+
+    async fn refresh_presence(&mut self) {
+        let before = self.remote.len();
+        self.remote
+            .retain(|_, (_, heard)| heard.elapsed() < PRESENCE_TTL);
+        if self.remote.len() != before {
+            self.presence_dirty = true;
+        }
+        if !self.members.is_empty() {
+            self.publish_presence().await;
+        }
+    }
+
+    async fn publish_presence(&self) {
+        let event = BrokerEvent::Presence {
+            replica: self.hub.inner.replica.clone(),
+            members: self
+                .members
+                .values()
+                .map(|member| member.name.as_str().to_owned())
+                .collect(),
+        };
+        let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+        if let Err(error) = self
+            .hub
+            .inner
+            .broker
+            .publish(self.name.as_str(), payload)
+            .await
+        {
+            tracing::debug!(room = self.name.as_str(), error = %error, "Presence could not be published.");
+        }
+    }
+}
+
+fn record_delivery(hub: &Hub, message: &Message) {
+    let instruments = &hub.inner.instruments;
+    let latency_ms = telemetry::now_ms().saturating_sub(message.ts);
+    instruments
+        .delivery_seconds
+        .record(latency_ms as f64 / 1000.0);
+    let late = latency_ms > telemetry::DELIVERY_THRESHOLD_MS;
+    if late {
+        instruments.late.increment(1);
+    } else {
+        instruments.on_time.increment(1);
+    }
+    hub.inner
+        .budgets
+        .record_ratio(telemetry::DELIVERY_LATENCY_SLO, 1, u64::from(late));
+}

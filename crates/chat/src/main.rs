@@ -1,0 +1,5 @@
+//! The `chat` binary.
+
+fn main() -> std::process::ExitCode {
+    platform::run(chat::service())
+}

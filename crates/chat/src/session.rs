@@ -1,0 +1,239 @@
+//! One WebSocket session: the join handshake, then a loop that reads client frames, writes
+//! queued frames (all that are waiting, in one flush), pings, and says goodbye on shutdown.
+//!
+//! Limits, in order: a frame over `chat.max_frame_bytes` closes with 1009; a binary frame or
+//! one that is not a protocol frame gets an `invalid_frame` error; a message over
+//! `chat.max_message_bytes` or over the per-connection rate gets an error frame naming the
+//! limit. The connection stays open for everything but the first.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures::{SinkExt, StreamExt};
+use platform::http::ratelimit::{Decision, TokenBucket};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::domain::{DisplayName, RoomName, clean_text};
+use crate::hub::{Frame, Hub, Inbound, JoinError, Membership};
+use crate::protocol::{ClientFrame, ServerFrame};
+use crate::{ChatSettings, telemetry};
+
+/// Close codes beyond the standard ones.
+pub mod close {
+    /// The server is going away (shutdown): reconnect and resume.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A protocol violation.
+    pub const POLICY: u16 = 1008;
+    /// A frame over the hard cap.
+    pub const TOO_BIG: u16 = 1009;
+    /// The send queue overflowed: the client was too slow; reconnect and resume.
+    pub const SLOW_CONSUMER: u16 = 4000;
+    /// No answer to the heartbeat.
+    pub const NO_PONG: u16 = 4001;
+}
+
+/// Most frames written in one flush.
+const WRITE_BATCH: usize = 256;
+
+/// Runs the session until the client leaves, misbehaves, falls behind or the server stops.
+pub async fn run(
+    socket: WebSocket,
+    hub: Hub,
+    settings: std::sync::Arc<ChatSettings>,
+    sessions: platform::shutdown::Sessions,
+) {
+    let _session = sessions.enter();
+    metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+    let (mut sink, mut stream) = socket.split();
+    let chat = &settings.chat;
+    // Errors about the client's own frames; the room's frames come on `outgoing`, whose only
+    // sender the room holds, so a closed `outgoing` means the room dropped this member.
+    let (queue, mut control) = mpsc::channel::<Frame>(64);
+    let mut outgoing: Option<mpsc::Receiver<Frame>> = None;
+    let mut membership: Option<Membership> = None;
+    let mut bucket = TokenBucket::new(
+        chat.rate_per_second,
+        chat.rate_burst,
+        std::time::Instant::now(),
+    );
+    let mut last_heard = Instant::now();
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + chat.heartbeat, chat.heartbeat);
+    let join_deadline = tokio::time::sleep(chat.join_timeout);
+    tokio::pin!(join_deadline);
+    let mut batch: Vec<Frame> = Vec::with_capacity(WRITE_BATCH);
+
+    let goodbye: Option<(u16, String)> = loop {
+        // In this order: stopping wins; a client's frames before the room's (a flooding client
+        // only starves itself); a dropped queue before the heartbeat, so a slow consumer hears
+        // why it was dropped.
+        tokio::select! {
+            biased;
+            () = sessions.stopping() => {
+                break Some((close::GOING_AWAY, "the server is shutting down; reconnect and resume with last_seq".to_owned()));
+            }
+            incoming = stream.next() => {
+                let Some(Ok(incoming)) = incoming else { break None };
+                last_heard = Instant::now();
+                let text = match incoming {
+                    WsMessage::Text(text) => text,
+                    WsMessage::Binary(_) => {
+                        reject(&queue, "invalid_frame", "frames are JSON text, not binary", None);
+                        continue;
+                    }
+                    WsMessage::Close(_) => break None,
+                    WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+                };
+                if text.len() > chat.max_frame_bytes {
+                    break Some((close::TOO_BIG, format!("frame over {} bytes", chat.max_frame_bytes)));
+                }
+                let frame = match ClientFrame::parse(text.as_str()) {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        reject(&queue, "invalid_frame", &format!("not a protocol frame: {error}"), None);
+                        continue;
+                    }
+                };
+                match frame {
+                    ClientFrame::Join { room, name, last_seq } => {
+                        if membership.is_some() {
+                            reject(&queue, "already_joined", "a connection joins one room, once", None);
+                            continue;
+                        }
+                        let room = match RoomName::parse(&room) {
+                            Ok(room) => room,
+                            Err(error) => { reject(&queue, "invalid_room", &error.to_string(), None); continue; }
+                        };
+                        let name = match DisplayName::parse(&name) {
+                            Ok(name) => name,
+                            Err(error) => { reject(&queue, "invalid_name", &error.to_string(), Some(DisplayName::MAX_CHARS as u64)); continue; }
+                        };
+                        let (room_queue, room_frames) = mpsc::channel::<Frame>(chat.send_queue.max(chat.history + 16));
+                        match hub.join(&room, name, last_seq, room_queue).await {
+                            Ok(joined) => {
+                                membership = Some(joined);
+                                outgoing = Some(room_frames);
+                            }
+                            Err(JoinError::Storage(error)) => {
+                                tracing::warn!(error = %error, "A join failed.");
+                                reject(&queue, "unavailable", "the room cannot be joined right now; retry shortly", None);
+                            }
+                            Err(JoinError::Closing) => break Some((close::GOING_AWAY, "the server is stopping; reconnect".to_owned())),
+                        }
+                    }
+                    ClientFrame::Send { text } => {
+                        let Some(member) = &membership else {
+                            reject_message(&queue, "not_joined", "join a room first", None);
+                            continue;
+                        };
+                        if text.len() > chat.max_message_bytes {
+                            reject_message(&queue, "message_too_large", &format!("messages are at most {} bytes", chat.max_message_bytes), Some(chat.max_message_bytes as u64));
+                            continue;
+                        }
+                        if let Decision::Deny { retry_after } = bucket.take(std::time::Instant::now()) {
+                            reject_message(&queue, "rate_limited", &format!("at most {} messages per second (bursts of {}); retry in {} ms", chat.rate_per_second, chat.rate_burst, retry_after.as_millis().max(1)), Some(u64::from(chat.rate_burst)));
+                            continue;
+                        }
+                        let text = match clean_text(&text) {
+                            Ok(text) => text,
+                            Err(error) => { reject_message(&queue, "empty_message", &error.to_string(), None); continue; }
+                        };
+                        let inbound = Inbound { name: member.name.as_str().to_owned(), text, reply: queue.clone() };
+                        if member.inbound.send(inbound).await.is_err() {
+                            break Some((close::GOING_AWAY, "the room closed; reconnect and resume".to_owned()));
+                        }
+                    }
+                }
+            }
+            frame = recv_room(&mut outgoing) => {
+                let (Some(frame), Some(frames)) = (frame, outgoing.as_mut()) else {
+                    // Only the room drops a member's queue: it fell too far behind.
+                    break Some((close::SLOW_CONSUMER, "too slow to keep up; reconnect with last_seq to resume".to_owned()));
+                };
+                batch.push(frame);
+                while batch.len() < WRITE_BATCH {
+                    match frames.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(_) => break,
+                    }
+                }
+                if write_all(&mut sink, &mut batch).await.is_err() {
+                    break None;
+                }
+            }
+            Some(frame) = control.recv() => {
+                batch.push(frame);
+                if write_all(&mut sink, &mut batch).await.is_err() {
+                    break None;
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > chat.heartbeat * 2 {
+                    break Some((close::NO_PONG, "no answer to the heartbeat".to_owned()));
+                }
+                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+            () = &mut join_deadline, if membership.is_none() => {
+                break Some((close::POLICY, format!("no join within {:?}", chat.join_timeout)));
+            }
+        }
+    };
+    drop(membership);
+    if let Some((code, reason)) = goodbye {
+        let close = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        // Bounded: a client that stopped reading must not hold the shutdown. Then wait for the
+        // client's close before dropping the socket: closing with its frames unread would
+        // reset the connection, and a reset makes the client discard our close frame.
+        let closing = async {
+            if sink.send(WsMessage::Close(Some(close))).await.is_ok() {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+    }
+    metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
+}
+
+/// The next frame from the room, or never before a join.
+async fn recv_room(outgoing: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match outgoing {
+        Some(frames) => frames.recv().await,
+        None => futures::future::pending().await,
+    }
+}
+
+/// Writes every frame of `batch` and flushes once: one system call for a burst, not one each.
+async fn write_all<S>(sink: &mut S, batch: &mut Vec<Frame>) -> Result<(), axum::Error>
+where
+    S: futures::Sink<WsMessage, Error = axum::Error> + Unpin,
+{
+    for frame in batch.drain(..) {
+        sink.feed(WsMessage::Text(frame)).await?;
+    }
+    sink.flush().await
+}
+
+fn reject(queue: &mpsc::Sender<Frame>, code: &str, detail: &str, limit: Option<u64>) {
+    let frame = ServerFrame::Error {
+        code,
+        detail,
+        limit,
+    }
+    .to_text();
+    let _ = queue.try_send(frame.into());
+}
+
+/// A refused `send`: counted as rejected (the client's, not the SLO's).
+fn reject_message(queue: &mpsc::Sender<Frame>, code: &str, detail: &str, limit: Option<u64>) {
+    metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
+    reject(queue, code, detail, limit);
+}
