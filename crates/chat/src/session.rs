@@ -61,7 +61,8 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval_at(Instant::now() + chat.heartbeat, chat.heartbeat);
     let join_deadline = tokio::time::sleep(chat.join_timeout);
     tokio::pin!(join_deadline);
-    let mut batch: Vec<Frame> = Vec::with_capacity(WRITE_BATCH);
+    // Grows on the first write only: an idle connection holds no batch buffer.
+    let mut batch: Vec<Frame> = Vec::new();
 
     let goodbye: Option<(u16, String)> = loop {
         // In this order: stopping wins; a client's frames before the room's (a flooding client

@@ -29,6 +29,8 @@ pub(crate) fn unique_room() -> String {
 
 pub(crate) struct Client {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The room's members as the last `joined` or `presence` frame read said.
+    members: Value,
 }
 
 impl Client {
@@ -36,7 +38,10 @@ impl Client {
         let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("WebSocket connects");
-        Client { socket }
+        Client {
+            socket,
+            members: Value::Null,
+        }
     }
 
     pub(crate) async fn send_json(&mut self, frame: Value) {
@@ -75,7 +80,11 @@ impl Client {
                 .expect("a valid frame");
             match message {
                 Message::Text(text) => {
-                    return serde_json::from_str(text.as_str()).expect("JSON frame");
+                    let frame: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
+                    if frame["type"] == "joined" || frame["type"] == "presence" {
+                        self.members = frame["members"].clone();
+                    }
+                    return frame;
                 }
                 Message::Close(close) => panic!("closed unexpectedly: {close:?}"),
                 _ => continue,
@@ -91,6 +100,18 @@ impl Client {
                 return frame;
             }
             assert_eq!(frame["type"], "presence", "expected `{kind}`, got {frame}");
+        }
+    }
+
+    /// Returns once the room's members are `expected` (at once if the last presence said so);
+    /// only presence frames may come meanwhile.
+    pub(crate) async fn wait_for_members(&mut self, expected: Value) {
+        while self.members != expected {
+            let frame = self.next_frame().await;
+            assert_eq!(
+                frame["type"], "presence",
+                "waiting for members {expected}, got {frame}"
+            );
         }
     }
 

@@ -136,19 +136,9 @@ async fn presence_follows_joins_and_leaves() {
     ada.join(&room, "ada", None).await;
     let mut bob = Client::connect(&url).await;
     bob.join(&room, "bob", None).await;
-    loop {
-        let presence = ada.next_of("presence").await;
-        if presence["members"] == json!(["ada", "bob"]) {
-            break;
-        }
-    }
+    ada.wait_for_members(json!(["ada", "bob"])).await;
     drop(bob);
-    loop {
-        let presence = ada.next_of("presence").await;
-        if presence["members"] == json!(["ada"]) {
-            break;
-        }
-    }
+    ada.wait_for_members(json!(["ada"])).await;
 }
 
 #[tokio::test]

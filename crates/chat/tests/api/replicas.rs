@@ -138,12 +138,7 @@ async fn fan_out(storage: &str, broker: &str) {
         assert_eq!(message["seq"], seq + 1);
     }
     // Presence spans the replicas.
-    loop {
-        let frame = cy.next_frame().await;
-        if frame["type"] == "presence" && frame["members"] == json!(["ada", "bob", "cy"]) {
-            break;
-        }
-    }
+    cy.wait_for_members(json!(["ada", "bob", "cy"])).await;
     // Names are unique across replicas once presence has spread.
     let mut other = Client::connect(&ws(&replicas[2])).await;
     assert_eq!(other.join(&room, "ada", None).await["name"], "ada (2)");
