@@ -534,3 +534,55 @@ impl Drop for Browser {
         }
     }
 }
+
+/// Asserts that the SLO material committed under `deploy/` (`deploy` is its path) is what the
+/// declaration generates now: `prometheus/rules/<service>.yml`, `grafana/dashboards/<service>.json`
+/// and `openslo/<service>.yaml`. A stale file fails with the command that regenerates it.
+pub fn assert_generated_slo_files(
+    deploy: &std::path::Path,
+    service: &str,
+    slos: &[crate::slo::Slo],
+) {
+    let files: [(String, &str, String); 3] = [
+        (
+            format!("prometheus/rules/{service}.yml"),
+            "rules",
+            crate::slo::rules::render(service, slos),
+        ),
+        (
+            format!("grafana/dashboards/{service}.json"),
+            "dashboard",
+            crate::slo::dashboard::render(service, slos),
+        ),
+        (
+            format!("openslo/{service}.yaml"),
+            "openslo",
+            crate::slo::openslo::render(service, slos),
+        ),
+    ];
+    for (relative, artifact, generated) in files {
+        let command = format!("cargo run -q -p {service} -- slo {artifact} > deploy/{relative}");
+        let path = deploy.join(&relative);
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!("{}: {error}; generate it with `{command}`", path.display())
+        });
+        assert!(
+            committed == generated,
+            "deploy/{relative} is stale; regenerate it with `{command}`"
+        );
+    }
+}
+
+/// Runs `promtool` with `args` and `input` on its standard input, failing the test with its
+/// output when it fails (skipped locally, a failure under CI, when promtool is missing).
+pub fn promtool(args: &[&str], input: &[u8]) {
+    let Some(output) = run_tool("promtool", args, input) else {
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "promtool {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,50 +1,18 @@
 //! messages' SLOs: the generated files under `deploy/` match the declaration, promtool accepts
 //! and tests the rules and the live metrics, and `GET /slo` counts rate limits as good.
 
+use platform::testing::promtool;
 use serde_json::Value;
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
 
-fn check_generated(relative: &str, command: &str, generated: String) {
-    let path = format!("{DEPLOY}/{relative}");
-    let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("{path}: {error}; generate it with `{command}`"));
-    assert!(
-        committed == generated,
-        "deploy/{relative} is stale; regenerate it with `{command}`"
-    );
-}
-
 #[test]
 fn committed_files_match_the_declaration() {
     let service = messages::service();
-    let slos = service.slos();
-    check_generated(
-        "prometheus/rules/messages.yml",
-        "cargo run -q -p messages -- slo rules > deploy/prometheus/rules/messages.yml",
-        platform::slo::rules::render("messages", slos),
-    );
-    check_generated(
-        "grafana/dashboards/messages.json",
-        "cargo run -q -p messages -- slo dashboard > deploy/grafana/dashboards/messages.json",
-        platform::slo::dashboard::render("messages", slos),
-    );
-    check_generated(
-        "openslo/messages.yaml",
-        "cargo run -q -p messages -- slo openslo > deploy/openslo/messages.yaml",
-        platform::slo::openslo::render("messages", slos),
-    );
-}
-
-fn promtool(args: &[&str], input: &[u8]) {
-    let Some(output) = platform::testing::run_tool("promtool", args, input) else {
-        return;
-    };
-    assert!(
-        output.status.success(),
-        "promtool {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    platform::testing::assert_generated_slo_files(
+        std::path::Path::new(DEPLOY),
+        "messages",
+        service.slos(),
     );
 }
 
