@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::scenario::hello;
+use crate::scenario::{Kind, Service};
 
 /// Closed-loop load generator and benchmark harness.
 #[derive(Debug, Parser)]
@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Load one HTTP server and print a JSON summary.
     Http(HttpArgs),
-    /// Start hello (memory, SQLite) and the bare baseline, load each, print a Markdown report.
+    /// Start a service (memory, SQLite; messages also with TLS off and on) and the bare baseline,
+    /// load each, print a Markdown report.
     Bench(BenchArgs),
 }
 
@@ -41,20 +42,27 @@ pub struct LoadArgs {
     /// Unmeasured load before each measurement.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub warmup: Duration,
-    /// Users written before a GET run and read during it.
-    #[arg(long, default_value_t = 1000)]
-    pub users: usize,
+    /// Records written before a GET run and read during it: hello users, messages.
+    #[arg(long, alias = "users", default_value_t = 1000)]
+    pub fixtures: usize,
 }
 
 /// `loadgen http`.
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
-    /// Base URL of the server, `http://HOST:PORT`.
+    /// Base URL of the server, `http://HOST:PORT` or `https://HOST:PORT`.
     #[arg(long)]
     pub url: String,
-    /// Which requests to send.
+    /// For an `https://` URL: the PEM certificate to trust, and no other (e.g. the one
+    /// `messages cert` prints). The name in the URL must be in it.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The service behind the URL.
+    #[arg(long, value_enum, default_value_t = Service::Hello)]
+    pub service: Service,
+    /// Which requests to send: get or put for hello, post or get for messages.
     #[arg(long, value_enum)]
-    pub scenario: hello::Kind,
+    pub scenario: Kind,
     /// Load shape.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -63,6 +71,9 @@ pub struct HttpArgs {
 /// `loadgen bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// The service to benchmark; its section of the report has its own markers.
+    #[arg(long, value_enum, default_value_t = Service::Hello)]
+    pub service: Service,
     /// Load shape of every run.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -124,8 +135,69 @@ mod tests {
         let Command::Http(args) = cli.command else {
             panic!("expected the http subcommand");
         };
-        assert_eq!(args.scenario, hello::Kind::Put);
+        assert_eq!(args.service, Service::Hello);
+        assert_eq!(args.scenario, Kind::Put);
+        assert_eq!(args.ca_cert, None);
         assert_eq!(args.load.duration, Duration::from_secs(3));
         assert_eq!(args.load.connections, 64);
+        assert_eq!(args.load.fixtures, 1000);
+    }
+
+    #[test]
+    fn messages_over_tls_parse() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "http",
+            "--url",
+            "https://localhost:8082",
+            "--ca-cert",
+            "data/tls/messages.crt",
+            "--service",
+            "messages",
+            "--scenario",
+            "post",
+            "--users",
+            "10",
+        ])
+        .expect("valid command line");
+        let Command::Http(args) = cli.command else {
+            panic!("expected the http subcommand");
+        };
+        assert_eq!(args.service, Service::Messages);
+        assert_eq!(args.scenario, Kind::Post);
+        assert_eq!(args.ca_cert, Some(PathBuf::from("data/tls/messages.crt")));
+        // `--users`, the older name, still sets the fixtures.
+        assert_eq!(args.load.fixtures, 10);
+    }
+
+    #[test]
+    fn bench_defaults_to_hello_and_takes_messages() {
+        let parse = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(["loadgen", "bench"].iter().chain(extra))
+                .expect("valid command line");
+            let Command::Bench(args) = cli.command else {
+                panic!("expected the bench subcommand");
+            };
+            args
+        };
+        let hello = parse(&[]);
+        assert_eq!(hello.service, Service::Hello);
+        assert_eq!(hello.repetitions, 3);
+        assert_eq!(hello.write, None);
+        let messages = parse(&[
+            "--service",
+            "messages",
+            "--duration",
+            "5s",
+            "--warmup",
+            "1s",
+            "--write",
+            "BENCHMARKS.md",
+        ]);
+        assert_eq!(messages.service, Service::Messages);
+        assert_eq!(messages.load.duration, Duration::from_secs(5));
+        assert_eq!(messages.load.warmup, Duration::from_secs(1));
+        assert_eq!(messages.write, Some(PathBuf::from("BENCHMARKS.md")));
+        assert!(Cli::try_parse_from(["loadgen", "bench", "--service", "chat"]).is_err());
     }
 }

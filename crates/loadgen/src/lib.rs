@@ -1,7 +1,8 @@
 //! loadgen: a closed-loop load generator and the benchmark harness behind `BENCHMARKS.md`.
 //!
-//! One module per concern; a new service adds a file under `scenario/` and a target in `bench`,
-//! a new protocol (WebSocket) adds a runner beside `http`.
+//! One module per concern; a new service adds a file under `scenario/`, a variant of
+//! `scenario::Service` and its targets in `bench`; a new protocol (WebSocket) adds a runner
+//! beside `http`.
 
 pub mod baseline;
 pub mod bench;
@@ -12,3 +13,4 @@ pub mod report;
 pub mod scenario;
 pub mod summary;
 pub mod target;
+pub mod tls;

@@ -39,8 +39,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn http_command(args: HttpArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::from_url(&args.url).await?;
-    let scenario = args.scenario.scenario(args.load.users);
+    let tls = args
+        .ca_cert
+        .as_deref()
+        .map(loadgen::tls::client_config)
+        .transpose()?;
+    let endpoint = Endpoint::from_url(&args.url, tls).await?;
+    let scenario = args.service.scenario(args.scenario, args.load.fixtures)?;
     let load = Load {
         connections: args.load.connections,
         warmup: args.load.warmup,
@@ -77,7 +82,7 @@ async fn bench_command(args: BenchArgs, threads: usize) -> anyhow::Result<ExitCo
                 return Err(error).with_context(|| format!("cannot read {}", path.display()));
             }
         };
-        let updated = loadgen::report::replace_section(&document, &section)
+        let updated = loadgen::report::replace_section(&document, args.service.name(), &section)
             .with_context(|| format!("cannot update {}", path.display()))?;
         std::fs::write(path, updated)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -1,5 +1,5 @@
 //! The Markdown report of `loadgen bench`: machine facts, the results table, and the rewrite of
-//! the marked section of `BENCHMARKS.md`.
+//! a service's marked section of `BENCHMARKS.md`.
 
 use std::fmt::Write;
 
@@ -7,10 +7,14 @@ use anyhow::bail;
 
 use crate::summary::Summary;
 
-/// Opens the generated section of `BENCHMARKS.md`.
-pub const BEGIN_MARKER: &str = "<!-- bench:hello:begin -->";
-/// Closes it.
-pub const END_MARKER: &str = "<!-- bench:hello:end -->";
+/// The markers that open and close the generated section of `section` (`hello`) in
+/// `BENCHMARKS.md`: `<!-- bench:hello:begin -->` and `<!-- bench:hello:end -->`.
+pub fn markers(section: &str) -> (String, String) {
+    (
+        format!("<!-- bench:{section}:begin -->"),
+        format!("<!-- bench:{section}:end -->"),
+    )
+}
 
 /// Where and how the numbers were taken.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +50,7 @@ pub struct Row {
     pub runs_rps: Vec<f64>,
     /// Errors over all runs.
     pub errors: u64,
-    /// Median requests/s over the baseline's for the same scenario.
+    /// Median requests/s over that of the target's baseline for the same scenario.
     pub ratio_to_baseline: Option<f64>,
 }
 
@@ -142,13 +146,15 @@ fn thousands(value: f64) -> String {
     out
 }
 
-/// `document` with the text between the markers replaced by `section`; when the markers are
-/// absent, the marked section is appended. Markers out of order or repeated are an error.
-pub fn replace_section(document: &str, section: &str) -> anyhow::Result<String> {
+/// `document` with the text between the markers of `name` replaced by `section`; when the
+/// markers are absent, the marked section is appended. Markers out of order or repeated are an
+/// error. Other sections' markers are left alone.
+pub fn replace_section(document: &str, name: &str, section: &str) -> anyhow::Result<String> {
+    let (begin_marker, end_marker) = markers(name);
     let section = section.trim_end();
-    let block = format!("{BEGIN_MARKER}\n{section}\n{END_MARKER}");
-    let begins: Vec<_> = document.match_indices(BEGIN_MARKER).collect();
-    let ends: Vec<_> = document.match_indices(END_MARKER).collect();
+    let block = format!("{begin_marker}\n{section}\n{end_marker}");
+    let begins: Vec<_> = document.match_indices(&begin_marker).collect();
+    let ends: Vec<_> = document.match_indices(&end_marker).collect();
     match (begins.as_slice(), ends.as_slice()) {
         ([], []) => {
             let mut out = document.trim_end().to_owned();
@@ -162,10 +168,10 @@ pub fn replace_section(document: &str, section: &str) -> anyhow::Result<String> 
         ([(begin, _)], [(end, _)]) if begin < end => Ok(format!(
             "{}{block}{}",
             &document[..*begin],
-            &document[end + END_MARKER.len()..]
+            &document[end + end_marker.len()..]
         )),
         _ => bail!(
-            "expected one `{BEGIN_MARKER}` followed by one `{END_MARKER}`; found {} and {}",
+            "expected one `{begin_marker}` followed by one `{end_marker}`; found {} and {}",
             begins.len(),
             ends.len()
         ),
@@ -189,39 +195,61 @@ mod tests {
 
     #[test]
     fn the_marked_section_is_replaced_and_the_rest_kept() {
-        let document = format!(
-            "# Benchmarks\n\nBefore.\n\n{BEGIN_MARKER}\nold table\n{END_MARKER}\n\nAfter.\n"
-        );
-        let updated = replace_section(&document, "new table\n").expect("well-formed markers");
+        let (begin, end) = markers("hello");
+        assert_eq!(begin, "<!-- bench:hello:begin -->");
+        assert_eq!(end, "<!-- bench:hello:end -->");
+        let document = format!("# Benchmarks\n\nBefore.\n\n{begin}\nold table\n{end}\n\nAfter.\n");
+        let updated =
+            replace_section(&document, "hello", "new table\n").expect("well-formed markers");
         assert_eq!(
             updated,
-            format!(
-                "# Benchmarks\n\nBefore.\n\n{BEGIN_MARKER}\nnew table\n{END_MARKER}\n\nAfter.\n"
-            )
+            format!("# Benchmarks\n\nBefore.\n\n{begin}\nnew table\n{end}\n\nAfter.\n")
         );
         // Rewriting with the same section changes nothing.
         assert_eq!(
-            replace_section(&updated, "new table").expect("still well-formed"),
+            replace_section(&updated, "hello", "new table").expect("still well-formed"),
             updated
         );
     }
 
     #[test]
-    fn missing_markers_are_appended_and_broken_ones_refused() {
+    fn each_service_rewrites_only_its_own_section() {
+        let (hello_begin, hello_end) = markers("hello");
+        let (messages_begin, messages_end) = markers("messages");
+        let hello = format!("# Benchmarks\n\n{hello_begin}\nhello table\n{hello_end}\n\nProse.\n");
+        let both = replace_section(&hello, "messages", "first").expect("appended");
         assert_eq!(
-            replace_section("", "t").expect("empty file"),
-            format!("{BEGIN_MARKER}\nt\n{END_MARKER}\n")
+            both,
+            format!(
+                "{}\n\n{messages_begin}\nfirst\n{messages_end}\n",
+                hello.trim_end()
+            )
+        );
+        let rewritten = replace_section(&both, "messages", "second").expect("replaced");
+        assert_eq!(rewritten, both.replace("first", "second"));
+        assert!(rewritten.starts_with(&hello), "{rewritten}");
+    }
+
+    #[test]
+    fn missing_markers_are_appended_and_broken_ones_refused() {
+        let (begin, end) = markers("hello");
+        assert_eq!(
+            replace_section("", "hello", "t").expect("empty file"),
+            format!("{begin}\nt\n{end}\n")
         );
         assert_eq!(
-            replace_section("# Benchmarks\n", "t").expect("no markers"),
-            format!("# Benchmarks\n\n{BEGIN_MARKER}\nt\n{END_MARKER}\n")
+            replace_section("# Benchmarks\n", "hello", "t").expect("no markers"),
+            format!("# Benchmarks\n\n{begin}\nt\n{end}\n")
         );
         for broken in [
-            format!("{END_MARKER}\n{BEGIN_MARKER}\n"),
-            format!("{BEGIN_MARKER}\nonly a beginning\n"),
-            format!("{BEGIN_MARKER}{END_MARKER}{BEGIN_MARKER}{END_MARKER}"),
+            format!("{end}\n{begin}\n"),
+            format!("{begin}\nonly a beginning\n"),
+            format!("{begin}{end}{begin}{end}"),
         ] {
-            assert!(replace_section(&broken, "t").is_err(), "{broken:?}");
+            assert!(
+                replace_section(&broken, "hello", "t").is_err(),
+                "{broken:?}"
+            );
         }
     }
 

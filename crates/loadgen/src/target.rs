@@ -1,5 +1,6 @@
 //! Servers under test, run as child processes: started with their configuration, ready when they
-//! print their `Serving.` line with the API address, killed when their guard drops.
+//! print their `Serving.` line with the API address, killed when their guard drops. With TLS on,
+//! each generates a self-signed certificate at start, which the load then trusts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::http::Endpoint;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,38 +27,59 @@ pub struct TargetSpec {
     pub args: Vec<String>,
     /// Environment added to ours.
     pub env: Vec<(String, String)>,
+    /// The certificate the server presents, which it writes at start; `None` for plain HTTP.
+    pub tls_cert: Option<PathBuf>,
 }
 
 impl TargetSpec {
-    /// hello from `program`, storing in `storage_url`, logging warnings only (plus the ready line),
-    /// so log output is not part of what is measured.
-    pub fn hello(name: &str, program: &Path, storage_url: &str) -> TargetSpec {
-        let env = [
-            ("HELLO__SERVER__LISTEN", "127.0.0.1:0"),
-            ("HELLO__ADMIN__LISTEN", "127.0.0.1:0"),
-            ("HELLO__STORAGE__URL", storage_url),
-            ("HELLO__TELEMETRY__LOG_FORMAT", "json"),
+    /// The platform service `service` (`hello`) from `program`, storing in `storage_url`,
+    /// logging warnings only (plus the ready line), so log output is not part of what is
+    /// measured. `tls_dir` turns TLS on with a self-signed certificate generated there; `None`
+    /// turns it off.
+    pub fn service(
+        service: &str,
+        name: &str,
+        program: &Path,
+        storage_url: &str,
+        tls_dir: Option<&Path>,
+    ) -> TargetSpec {
+        let prefix = service.to_uppercase();
+        let mut env = vec![
+            ("SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+            ("ADMIN__LISTEN", "127.0.0.1:0".to_owned()),
+            ("STORAGE__URL", storage_url.to_owned()),
+            ("TELEMETRY__LOG_FORMAT", "json".to_owned()),
             // `platform::run` logs the ready line at INFO.
-            ("HELLO__TELEMETRY__LOG_LEVEL", "warn,platform::run=info"),
+            ("TELEMETRY__LOG_LEVEL", "warn,platform::run=info".to_owned()),
+            ("TLS__ENABLED", tls_dir.is_some().to_string()),
         ];
+        if let Some(dir) = tls_dir {
+            env.push(("TLS__SELF_SIGNED_DIR", dir.display().to_string()));
+        }
         TargetSpec {
             name: name.to_owned(),
             program: program.to_owned(),
             args: vec!["serve".to_owned()],
             env: env
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .into_iter()
+                .map(|(key, value)| (format!("{prefix}__{key}"), value))
                 .collect(),
+            tls_cert: tls_dir.map(|dir| dir.join(format!("{service}.crt"))),
         }
     }
 
-    /// The bare axum baseline from `program`.
-    pub fn baseline(program: &Path) -> TargetSpec {
+    /// The bare axum baseline from `program`; `tls_dir` as for [`TargetSpec::service`].
+    pub fn baseline(name: &str, program: &Path, tls_dir: Option<&Path>) -> TargetSpec {
+        let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
+        if let Some(dir) = tls_dir {
+            args.extend(["--tls-dir".to_owned(), dir.display().to_string()]);
+        }
         TargetSpec {
-            name: "baseline (bare axum)".to_owned(),
+            name: name.to_owned(),
             program: program.to_owned(),
-            args: vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()],
+            args,
             env: Vec::new(),
+            tls_cert: tls_dir.map(|dir| dir.join("baseline.crt")),
         }
     }
 
@@ -102,6 +126,7 @@ impl TargetSpec {
         Ok(RunningTarget {
             name: self.name.clone(),
             addr,
+            tls_cert: self.tls_cert.clone(),
             pid,
             guard,
         })
@@ -115,11 +140,21 @@ pub struct RunningTarget {
     pub name: String,
     /// Its API address.
     pub addr: SocketAddr,
+    tls_cert: Option<PathBuf>,
     pid: Option<u32>,
     guard: ChildGuard,
 }
 
 impl RunningTarget {
+    /// Where to send its load: over TLS, trusting only its certificate, when it serves TLS.
+    pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        let endpoint = Endpoint::from_addr(self.addr);
+        match &self.tls_cert {
+            Some(cert) => Ok(endpoint.with_tls(crate::tls::client_config(cert)?)),
+            None => Ok(endpoint),
+        }
+    }
+
     /// Reads the server's CPU time, reported as `server`.
     pub fn cpu_meter(&self) -> Option<crate::cpu::CpuMeter> {
         self.pid.map(|pid| crate::cpu::CpuMeter::new("server", pid))
@@ -194,6 +229,46 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_target_is_configured_for_tls_and_names_its_certificate() {
+        let dir = Path::new("/tmp/bench/tls");
+        let env = |spec: &TargetSpec, key: &str| {
+            spec.env
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+        };
+        let tls = TargetSpec::service(
+            "messages",
+            "messages (memory, TLS on)",
+            Path::new("messages"),
+            "memory:",
+            Some(dir),
+        );
+        assert_eq!(env(&tls, "MESSAGES__TLS__ENABLED").as_deref(), Some("true"));
+        assert_eq!(
+            env(&tls, "MESSAGES__TLS__SELF_SIGNED_DIR").as_deref(),
+            Some("/tmp/bench/tls")
+        );
+        assert_eq!(
+            env(&tls, "MESSAGES__STORAGE__URL").as_deref(),
+            Some("memory:")
+        );
+        assert_eq!(tls.tls_cert, Some(dir.join("messages.crt")));
+
+        let plain = TargetSpec::service("hello", "hello", Path::new("hello"), "memory:", None);
+        assert_eq!(env(&plain, "HELLO__TLS__ENABLED").as_deref(), Some("false"));
+        assert_eq!(env(&plain, "HELLO__TLS__SELF_SIGNED_DIR"), None);
+        assert_eq!(plain.tls_cert, None);
+
+        let baseline = TargetSpec::baseline("baseline", Path::new("baseline"), Some(dir));
+        assert_eq!(
+            baseline.args,
+            ["--listen", "127.0.0.1:0", "--tls-dir", "/tmp/bench/tls"]
+        );
+        assert_eq!(baseline.tls_cert, Some(dir.join("baseline.crt")));
+    }
 
     #[test]
     fn the_ready_line_gives_the_api_address() {

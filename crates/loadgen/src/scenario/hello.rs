@@ -8,30 +8,6 @@ use rand::{Rng, SeedableRng};
 
 use super::{HttpScenario, RequestSpec, RequestStream};
 
-/// Which hello request to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Kind {
-    /// Read the greeting of one of the fixture users.
-    Get,
-    /// Store a date of birth for a new random user.
-    Put,
-}
-
-impl Kind {
-    /// Both kinds, in report order.
-    pub const ALL: [Kind; 2] = [Kind::Get, Kind::Put];
-
-    /// The scenario of this kind; `users` is the number of fixture users a GET reads.
-    pub fn scenario(self, users: usize) -> Box<dyn HttpScenario> {
-        match self {
-            Kind::Get => Box::new(Get {
-                users: users.max(1),
-            }),
-            Kind::Put => Box::new(Put),
-        }
-    }
-}
-
 /// The name of fixture user `idx`: `user` followed by `idx` in base 26 with letters, since hello
 /// accepts letters only (`0` → `useraaaaa`, `1` → `useraaaab`).
 pub fn user_name(idx: usize) -> String {
@@ -77,15 +53,20 @@ fn stream_rng(connection_idx: usize) -> StdRng {
 }
 
 /// `GET /hello/{username}` over `users` fixture users, picked uniformly at random.
-struct Get {
+pub struct Get {
     users: usize,
 }
 
-impl HttpScenario for Get {
-    fn name(&self) -> &'static str {
-        "GET"
+impl Get {
+    /// Reads `users` fixture users (at least one).
+    pub fn new(users: usize) -> Get {
+        Get {
+            users: users.max(1),
+        }
     }
+}
 
+impl HttpScenario for Get {
     fn fixtures(&self) -> Vec<RequestSpec> {
         let mut rng = stream_rng(0);
         (0..self.users)
@@ -118,13 +99,9 @@ impl RequestStream for GetStream {
 }
 
 /// `PUT /hello/{username}` of random 12-letter users with random valid dates.
-struct Put;
+pub struct Put;
 
 impl HttpScenario for Put {
-    fn name(&self) -> &'static str {
-        "PUT"
-    }
-
     fn fixtures(&self) -> Vec<RequestSpec> {
         Vec::new()
     }
@@ -180,7 +157,7 @@ mod tests {
 
     #[test]
     fn requests_are_what_hello_accepts() {
-        let get = Kind::Get.scenario(10);
+        let get = Get::new(10);
         let fixtures = get.fixtures();
         assert_eq!(fixtures.len(), 10);
         let fixture_paths: HashSet<_> = fixtures.iter().map(|spec| spec.path.clone()).collect();
@@ -195,7 +172,7 @@ mod tests {
             );
         }
 
-        let mut stream = Kind::Put.scenario(10).stream(0);
+        let mut stream = Put.stream(0);
         for _ in 0..100 {
             let spec = stream.next_request();
             assert_eq!(spec.method, Method::PUT);
