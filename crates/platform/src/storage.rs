@@ -2,6 +2,8 @@
 //!
 //! - [`KeyValue`]: get, put, put-if-absent, delete and an ordered scan with a cursor
 //!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`.
+//! - [`pool::SqlDatabase`]: a SQL pool with the service's own migrated schema (notes), for
+//!   `sqlite:`, `postgres:`, `mysql:` (and `memory:` as in-process SQLite).
 //!
 //! A service never names a backend type: it asks [`open_key_value`] for an
 //! `Arc<dyn KeyValue>` and the scheme of `storage.url` picks the backend, wrapped in
@@ -10,6 +12,7 @@
 pub mod instrumented;
 pub mod memory;
 pub mod mysql;
+pub mod pool;
 pub mod postgres;
 pub mod redis;
 mod sql;

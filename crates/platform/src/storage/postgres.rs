@@ -113,7 +113,7 @@ impl PostgresKeyValue {
 }
 
 /// The one place PostgreSQL errors become [`StorageError`] kinds.
-fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+pub(super) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     super::sql::map_sqlx_error(error, is_temporary)
 }
 

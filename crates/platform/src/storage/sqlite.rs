@@ -122,13 +122,13 @@ impl SqliteKeyValue {
 }
 
 /// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.
-fn is_in_memory(url: &str) -> bool {
+pub(super) fn is_in_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
 }
 
-async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
+pub(super) async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
     match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => {
             tokio::fs::create_dir_all(parent).await.map_err(|error| {
@@ -142,7 +142,7 @@ async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
 }
 
 /// The one place SQLite errors become [`StorageError`] kinds.
-fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+pub(super) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     super::sql::map_sqlx_error(error, is_temporary)
 }
 
