@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::Extension;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,7 +54,10 @@ pub struct ApiUser(pub User);
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = NotesError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ApiUser, NotesError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<ApiUser, NotesError> {
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -170,7 +173,10 @@ pub struct NoteFilter {
 fn rfc3339(micros: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .ok()
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -244,7 +250,11 @@ async fn create_token(
     let token = users::new_token();
     state
         .repository
-        .create_api_token(&users::token_hash(&token), user.id, domain::micros(crate::now()))
+        .create_api_token(
+            &users::token_hash(&token),
+            user.id,
+            domain::micros(crate::now()),
+        )
         .await?;
     users::count_signin("success");
     Ok((StatusCode::CREATED, Json(Token { token })).into_response())
@@ -475,7 +485,11 @@ async fn delete_note(
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<StatusCode, NotesError> {
-    if state.repository.delete_note(user.id, parse_id(&id)?).await? {
+    if state
+        .repository
+        .delete_note(user.id, parse_id(&id)?)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(NotesError::NotFound("no such note"))

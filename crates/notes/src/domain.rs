@@ -39,7 +39,11 @@ pub fn parse_email(raw: &str) -> Result<String, FieldError> {
             }
             None => false,
         };
-    if valid { Ok(email) } else { Err("Invalid email") }
+    if valid {
+        Ok(email)
+    } else {
+        Err("Invalid email")
+    }
 }
 
 /// A new password: present, 8 characters or more, at most 1 KiB.
@@ -216,7 +220,14 @@ mod tests {
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
-        for bad in ["ann", "ann@", "@example.com", "ann@example", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert_eq!(parse_email(bad), Err("Invalid email"), "{bad}");
         }
         assert_eq!(parse_email("   "), Err("Email is required"));

@@ -83,8 +83,9 @@ impl From<NotesError> for Problem {
             NotesError::BadForm(_) => {
                 Problem::new(StatusCode::BAD_REQUEST, "bad-form", "Bad form").with_detail(detail)
             }
-            NotesError::TooLarge => Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)
-                .with_detail(detail),
+            NotesError::TooLarge => {
+                Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE).with_detail(detail)
+            }
             NotesError::Mail(reason) => {
                 tracing::error!(error = %reason, "Mail cannot be sent.");
                 Problem::unavailable("Mail cannot be sent right now; retry shortly.")

@@ -151,7 +151,8 @@ pub fn service() -> platform::Service<NotesSettings> {
             let settings = context.service_settings();
             let database = context.sql_pool("notes", &storage::MIGRATIONS).await?;
             let repository = storage::repository(database);
-            let mailer = mail::Mailer::new(&settings.mail).map_err(platform::StartError::Service)?;
+            let mailer =
+                mail::Mailer::new(&settings.mail).map_err(platform::StartError::Service)?;
             let csrf_key: Arc<[u8]> = match &settings.notes.csrf_secret {
                 Some(secret) => secret.expose().as_bytes().into(),
                 None => rand::random::<[u8; 32]>().as_slice().into(),

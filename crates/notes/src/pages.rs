@@ -49,7 +49,10 @@ pub fn router(state: AppState) -> Router {
         ("/notes/create/", get(note_create_form).post(note_create)),
         ("/notes/{id}/", get(note_view)),
         ("/notes/{id}/edit/", get(note_edit_form).post(note_edit)),
-        ("/notes/{id}/delete/", get(note_delete_form).post(note_delete)),
+        (
+            "/notes/{id}/delete/",
+            get(note_delete_form).post(note_delete),
+        ),
         ("/pads/create/", get(pad_create_form).post(pad_create)),
         ("/pads/{id}/", get(pad_view)),
         ("/pads/{id}/edit/", get(pad_edit_form).post(pad_edit)),
@@ -154,7 +157,10 @@ struct SignUpForm {
     confirm_password: String,
 }
 
-async fn signup_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, NotesError> {
+async fn signup_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+) -> Result<Response, NotesError> {
     html(&SignUpPage {
         layout: layout(&state, &visitor, "Sign up", None).await?,
         email: String::new(),
@@ -177,7 +183,11 @@ async fn signup(
         email: form.email.trim().to_owned(),
         email_error: email.as_ref().err().copied(),
         password_error: password.err(),
-        confirm_error: if password.is_ok() { confirmation.err() } else { None },
+        confirm_error: if password.is_ok() {
+            confirmation.err()
+        } else {
+            None
+        },
     };
     let Ok(email) = email else { return html(&page) };
     if password.is_err() || confirmation.is_err() {
@@ -303,7 +313,10 @@ struct ForgotForm {
     email: String,
 }
 
-async fn forgot_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, NotesError> {
+async fn forgot_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+) -> Result<Response, NotesError> {
     html(&ForgotPage {
         layout: layout(&state, &visitor, "Forgot password", None).await?,
         email: String::new(),
@@ -340,7 +353,11 @@ async fn forgot(
         let link = format!("{}/reset-password/{token}/", state.public_url);
         state.mailer.send_reset_link(&user.email, &link).await?;
     }
-    Ok(session::redirect_flash(&state, "/signin/", Flash::ResetSent))
+    Ok(session::redirect_flash(
+        &state,
+        "/signin/",
+        Flash::ResetSent,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,7 +385,12 @@ async fn reset_form(
 ) -> Result<Response, NotesError> {
     let hash = reset_token_hash(&token)?;
     let now = domain::micros(crate::now());
-    if state.repository.password_reset_user(&hash, now).await?.is_none() {
+    if state
+        .repository
+        .password_reset_user(&hash, now)
+        .await?
+        .is_none()
+    {
         return Err(NotesError::NotFound(RESET_LINK_INVALID));
     }
     html(&ResetPage {
@@ -393,7 +415,11 @@ async fn reset(
             layout: layout(&state, &visitor, "New password", None).await?,
             token,
             password_error: password.err(),
-            confirm_error: if password.is_ok() { confirmation.err() } else { None },
+            confirm_error: if password.is_ok() {
+                confirmation.err()
+            } else {
+                None
+            },
         });
     }
     let new_hash = users::hash_password(form.password).await?;
@@ -403,7 +429,11 @@ async fn reset(
     };
     state.repository.set_password(user_id, &new_hash).await?;
     state.repository.delete_sessions_of(user_id).await?;
-    Ok(session::redirect_flash(&state, "/signin/", Flash::PasswordChanged))
+    Ok(session::redirect_flash(
+        &state,
+        "/signin/",
+        Flash::PasswordChanged,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -443,7 +473,11 @@ async fn settings(
             layout: layout(&state, &signed_in.visitor, "Account settings", None).await?,
             current_error: (!current_ok).then_some("Current password is not correct"),
             new_error: password.err(),
-            confirm_error: if password.is_ok() { confirmation.err() } else { None },
+            confirm_error: if password.is_ok() {
+                confirmation.err()
+            } else {
+                None
+            },
         });
     }
     let hash = users::hash_password(form.new_password).await?;
@@ -454,10 +488,7 @@ async fn settings(
     let cookie = state.start_session(user_id).await?;
     Ok(session::redirect(
         "/",
-        &[
-            cookie,
-            state.flash_cookie(Flash::PasswordChanged),
-        ],
+        &[cookie, state.flash_cookie(Flash::PasswordChanged)],
     ))
 }
 
@@ -607,8 +638,14 @@ async fn note_create(
     signed_in: SignedIn,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, NotesError> {
-    let checked = validate_note(&state, &signed_in, &form, "New note", "/notes/create/".into())
-        .await?;
+    let checked = validate_note(
+        &state,
+        &signed_in,
+        &form,
+        "New note",
+        "/notes/create/".into(),
+    )
+    .await?;
     let (name, text, pad_id) = match checked {
         Ok(fields) => fields,
         Err(page) => return html(&page),
@@ -686,12 +723,11 @@ async fn note_edit(
 ) -> Result<Response, NotesError> {
     let note = find_note(&state, &signed_in, &id).await?;
     let action = format!("/notes/{}/edit/", note.id);
-    let (name, text, pad_id) = match validate_note(&state, &signed_in, &form, "Edit note", action)
-        .await?
-    {
-        Ok(fields) => fields,
-        Err(page) => return html(&page),
-    };
+    let (name, text, pad_id) =
+        match validate_note(&state, &signed_in, &form, "Edit note", action).await? {
+            Ok(fields) => fields,
+            Err(page) => return html(&page),
+        };
     let fields = NoteFields {
         pad_id,
         name: &name,
@@ -699,7 +735,12 @@ async fn note_edit(
     };
     if !state
         .repository
-        .update_note(signed_in.user.id, note.id, &fields, domain::micros(crate::now()))
+        .update_note(
+            signed_in.user.id,
+            note.id,
+            &fields,
+            domain::micros(crate::now()),
+        )
         .await?
     {
         return Err(NotesError::NotFound("no such note"));
@@ -849,7 +890,12 @@ async fn pad_edit(
     };
     state
         .repository
-        .rename_pad(signed_in.user.id, pad.id, &name, domain::micros(crate::now()))
+        .rename_pad(
+            signed_in.user.id,
+            pad.id,
+            &name,
+            domain::micros(crate::now()),
+        )
         .await?;
     Ok(session::redirect_flash(
         &state,

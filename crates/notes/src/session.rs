@@ -182,7 +182,11 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     let client_ip = platform::http::client_ip::client_ip(&request, &state.trusted_proxies);
     let session_hash = cookies.get(SESSION_COOKIE).map(|token| token_hash(token));
     let session = match &session_hash {
-        Some(hash) => match state.repository.session(hash, crate::domain::micros(now)).await {
+        Some(hash) => match state
+            .repository
+            .session(hash, crate::domain::micros(now))
+            .await
+        {
             Ok(session) => session,
             Err(error) => return NotesError::from(error).into_response(),
         },
@@ -198,7 +202,9 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         Some(session) => session.csrf_token.clone(),
         None => state.anonymous_csrf_token(&anonymous),
     };
-    let flash = cookies.get(FLASH_COOKIE).and_then(|code| Flash::from_code(code));
+    let flash = cookies
+        .get(FLASH_COOKIE)
+        .and_then(|code| Flash::from_code(code));
     let stale_session = session_hash.is_some() && session.is_none();
 
     let (parts, body) = request.into_parts();
@@ -232,10 +238,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 
     let mut response = next.run(request).await;
     if new_anonymous {
-        append_cookie(
-            &mut response,
-            &state.cookie(CSRF_COOKIE, &anonymous, None),
-        );
+        append_cookie(&mut response, &state.cookie(CSRF_COOKIE, &anonymous, None));
     }
     if flash.is_some() && !response.status().is_redirection() && !sets(&response, FLASH_COOKIE) {
         append_cookie(&mut response, &state.expired_cookie(FLASH_COOKIE));

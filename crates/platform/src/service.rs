@@ -209,9 +209,13 @@ impl<S> Context<S> {
         migrations: &storage::pool::Migrations,
     ) -> Result<storage::pool::SqlDatabase, StartError> {
         let migrate = self.migrate || self.settings.storage.migrate;
-        let database =
-            storage::pool::SqlDatabase::open(&self.settings.storage, namespace, migrations, migrate)
-                .await?;
+        let database = storage::pool::SqlDatabase::open(
+            &self.settings.storage,
+            namespace,
+            migrations,
+            migrate,
+        )
+        .await?;
         let backend = database.backend();
         if let Ok(mut backends) = self.backends.lock() {
             backends.push(backend.to_owned());

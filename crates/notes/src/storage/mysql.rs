@@ -53,8 +53,7 @@ async fn insert_id<'q>(
     pool: &sqlx::Pool<MySql>,
 ) -> Result<i64, sqlx::Error> {
     let done = query.execute(pool).await?;
-    i64::try_from(done.last_insert_id())
-        .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+    i64::try_from(done.last_insert_id()).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 super::sql::impl_notes_repository!(MysqlNotes, MySql);
