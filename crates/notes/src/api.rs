@@ -386,10 +386,10 @@ async fn check_note(
     let mut errors = BTreeMap::new();
     let name = domain::parse_name(&input.name).map_err(|error| errors.insert("name", error));
     let text = domain::parse_text(&input.text).map_err(|error| errors.insert("text", error));
-    if let Some(pad_id) = input.pad_id {
-        if state.repository.pad(user.id, pad_id).await?.is_none() {
-            errors.insert("pad_id", "Pad does not exist");
-        }
+    if let Some(pad_id) = input.pad_id
+        && state.repository.pad(user.id, pad_id).await?.is_none()
+    {
+        errors.insert("pad_id", "Pad does not exist");
     }
     match (name, text) {
         (Ok(name), Ok(text)) if errors.is_empty() => Ok((name, text)),

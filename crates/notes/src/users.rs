@@ -114,10 +114,10 @@ impl SignInLimiter {
     pub fn check(&self, email: &str, client: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
         let mut wait = Duration::ZERO;
-        if let Some(client) = client {
-            if let Decision::Deny { retry_after } = self.clients.take(&client, now) {
-                wait = wait.max(retry_after);
-            }
+        if let Some(client) = client
+            && let Decision::Deny { retry_after } = self.clients.take(&client, now)
+        {
+            wait = wait.max(retry_after);
         }
         if let Decision::Deny { retry_after } = self.accounts.take(&email.to_lowercase(), now) {
             wait = wait.max(retry_after);
