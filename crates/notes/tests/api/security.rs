@@ -279,3 +279,17 @@ async fn every_page_works_with_and_without_the_trailing_slash() {
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert!(css.text().await.unwrap().contains("font-family"));
 }
+
+#[tokio::test]
+async fn cookies_are_secure_when_served_over_tls() {
+    let app = spawn_sqlite(&[("tls.enabled", "true")]).await;
+    assert!(app.app.address.starts_with("https://"));
+    let response = app.app.get("/signin/").await;
+    assert_eq!(response.status(), 200);
+    let cookie = set_cookie(&response, "notes_csrf").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
