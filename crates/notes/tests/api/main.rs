@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod cli;
 mod bad_input;
 mod helpers;
 mod mail;
