@@ -14,13 +14,19 @@ fn check_config_redacts_secrets_and_rejects_unknown_keys() {
     let output = notes()
         .arg("check-config")
         .env("NOTES__NOTES__CSRF_SECRET", "hunter2")
-        .env("NOTES__MAIL__SMTP_URL", "smtp://user:swordfish@127.0.0.1:25")
+        .env(
+            "NOTES__MAIL__SMTP_URL",
+            "smtp://user:swordfish@127.0.0.1:25",
+        )
         .output()
         .unwrap();
     assert!(output.status.success());
     let printed = String::from_utf8(output.stdout).unwrap();
     assert!(printed.contains("csrf_secret = \"***\""), "{printed}");
-    assert!(printed.contains("smtp://user:***@127.0.0.1:25"), "{printed}");
+    assert!(
+        printed.contains("smtp://user:***@127.0.0.1:25"),
+        "{printed}"
+    );
     assert!(!printed.contains("hunter2") && !printed.contains("swordfish"));
     assert!(printed.contains("listen = \"127.0.0.1:8083\""), "{printed}");
 

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
-mod cli;
 mod bad_input;
+mod cli;
 mod helpers;
 mod mail;
 mod notes;
