@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -139,6 +140,11 @@ where
     let serve =
         |listener: TcpListener, router: axum::Router, mut stopped: watch::Receiver<bool>| {
             tokio::spawn(async move {
+                // Small writes (a WebSocket frame, a short answer) go out at once instead of
+                // waiting for the peer's delayed ACK.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 axum::serve(
                     listener,
                     router.into_make_service_with_connect_info::<SocketAddr>(),

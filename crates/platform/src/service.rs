@@ -263,6 +263,33 @@ impl<S> Context<S> {
         self.health.register(backend, "datastore", check);
     }
 
+    /// Opens the SQL database at `storage.url` with the service's own schema, applying
+    /// `migrations` (recorded in `<namespace>_migrations`) when configured or when running
+    /// `migrate`, and registers its health check.
+    pub async fn sql_pool(
+        &self,
+        namespace: &str,
+        migrations: &storage::pool::Migrations,
+    ) -> Result<storage::pool::SqlDatabase, StartError> {
+        let migrate = self.migrate || self.settings.storage.migrate;
+        let database = storage::pool::SqlDatabase::open(
+            &self.settings.storage,
+            namespace,
+            migrations,
+            migrate,
+        )
+        .await?;
+        let checked = database.clone();
+        self.register_backend(
+            database.backend(),
+            Arc::new(move || {
+                let database = checked.clone();
+                Box::pin(async move { database.ping().await.map_err(|error| error.to_string()) })
+            }),
+        );
+        Ok(database)
+    }
+
     /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or
     /// when running `migrate`), and registers its health check.
     pub async fn key_value(&self, namespace: &str) -> Result<Arc<dyn KeyValue>, StartError> {

@@ -4,6 +4,8 @@
 //!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`.
 //! - [`log::Log`]: append-only streams with sequence numbers (chat history).
 //! - [`pubsub::PubSub`]: publish/subscribe between replicas (chat fan-out).
+//! - [`pool::SqlDatabase`]: a SQL pool with the service's own migrated schema (notes), for
+//!   `sqlite:`, `postgres:`, `mysql:` (and `memory:` as in-process SQLite).
 //!
 //! A service never names a backend type: it asks [`open_key_value`] for an
 //! `Arc<dyn KeyValue>` and the scheme of `storage.url` picks the backend, wrapped in
@@ -13,6 +15,7 @@ pub mod instrumented;
 pub mod log;
 pub mod memory;
 pub mod mysql;
+pub mod pool;
 pub mod postgres;
 pub mod pubsub;
 pub mod redis;

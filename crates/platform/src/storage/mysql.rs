@@ -111,7 +111,7 @@ impl MysqlKeyValue {
 }
 
 /// The one place MySQL errors become [`StorageError`] kinds.
-fn map_sqlx_error(error: sqlx::Error) -> StorageError {
+pub(super) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
     super::sql::map_sqlx_error(error, is_temporary)
 }
 

@@ -131,13 +131,13 @@ pub(crate) async fn connect_pool(
 }
 
 /// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.
-fn is_in_memory(url: &str) -> bool {
+pub(super) fn is_in_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
 }
 
-async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
+pub(super) async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
     match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => {
             tokio::fs::create_dir_all(parent).await.map_err(|error| {

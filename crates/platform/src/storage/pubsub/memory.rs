@@ -24,17 +24,13 @@ pub struct MemoryPubSub {
 }
 
 impl MemoryPubSub {
-    fn sender(&self, topic: &str) -> Result<broadcast::Sender<Bytes>, StorageError> {
-        let mut topics = self.topics.lock().map_err(|_| {
+    fn topics(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Bytes>>>, StorageError>
+    {
+        self.topics.lock().map_err(|_| {
             StorageError::Backend("the in-memory broker is poisoned by an earlier panic".into())
-        })?;
-        // Drop topics nobody listens to any more, so the map does not grow with every room
-        // that ever existed.
-        topics.retain(|_, sender| sender.receiver_count() > 0);
-        Ok(topics
-            .entry(topic.to_owned())
-            .or_insert_with(|| broadcast::channel(CAPACITY).0)
-            .clone())
+        })
     }
 }
 
@@ -42,14 +38,26 @@ impl MemoryPubSub {
 impl PubSub for MemoryPubSub {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), StorageError> {
         validate_topic(topic)?;
-        // No receiver is not an error: nobody subscribed, so nobody misses it.
-        let _ = self.sender(topic)?.send(payload);
+        // No topic or no receiver is not an error: nobody subscribed, so nobody misses it.
+        if let Some(sender) = self.topics()?.get(topic) {
+            let _ = sender.send(payload);
+        }
         Ok(())
     }
 
     async fn subscribe(&self, topic: &str) -> Result<Subscription, StorageError> {
         validate_topic(topic)?;
-        let receiver = self.sender(topic)?.subscribe();
+        let receiver = {
+            let mut topics = self.topics()?;
+            // Drop topics nobody listens to any more, so the map does not grow with every room
+            // that ever existed. Subscribing under the same lock, so a topic is never dropped
+            // between finding it and subscribing to it.
+            topics.retain(|_, sender| sender.receiver_count() > 0);
+            topics
+                .entry(topic.to_owned())
+                .or_insert_with(|| broadcast::channel(CAPACITY).0)
+                .subscribe()
+        };
         let messages = futures::stream::unfold(receiver, |mut receiver| async move {
             loop {
                 match receiver.recv().await {

@@ -1,0 +1,5 @@
+//! The `notes` binary.
+
+fn main() -> std::process::ExitCode {
+    platform::run(notes::service())
+}
