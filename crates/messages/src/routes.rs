@@ -5,6 +5,7 @@
 //! - `GET /messages` and `GET /all-messages` → `{"digestList": [...], "next": "<cursor>"}` in
 //!   first-insertion order.
 
+use platform::http::openapi::BearerScheme;
 use std::sync::Arc;
 
 use axum::Router;
@@ -297,19 +298,6 @@ async fn empty_digest() -> MessagesError {
     MessagesError::Invalid(crate::domain::ValidationError::Digest(
         "0 characters".to_owned(),
     ))
-}
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
 }
 
 /// The OpenAPI document served at `GET /openapi.json`.

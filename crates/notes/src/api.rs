@@ -9,6 +9,7 @@
 //! cross-site form cannot send and a cross-site script cannot send without a CORS preflight that
 //! this service never grants.
 
+use platform::http::openapi::BearerScheme;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -493,19 +494,6 @@ async fn delete_note(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(NotesError::NotFound("no such note"))
-    }
-}
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod client_ip;
 pub mod json;
 mod observe;
+pub mod openapi;
 pub mod path;
 pub mod problem;
 pub mod query;
