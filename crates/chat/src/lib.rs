@@ -111,10 +111,11 @@ pub fn service() -> platform::Service<ChatSettings> {
 async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     let chat = &state.settings.chat;
     // axum's defaults (128 KiB read buffer, 64 MiB messages, unbounded write buffer) would let
-    // one connection hold megabytes; these keep an idle one to a few KiB.
+    // one connection hold megabytes. The read buffer is zero-filled and so resident: 1 KiB
+    // instead of 4 took an idle connection from 14.3 to 11.3 KiB (BENCHMARKS.md).
     let cap = chat.max_frame_bytes.saturating_mul(2);
     upgrade
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20)
         .max_message_size(cap)
