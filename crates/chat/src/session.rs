@@ -61,6 +61,9 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval_at(Instant::now() + chat.heartbeat, chat.heartbeat);
     let join_deadline = tokio::time::sleep(chat.join_timeout);
     tokio::pin!(join_deadline);
+    // One watch on the stop signal for the whole session, not a new one per frame.
+    let stopping = sessions.stopping();
+    tokio::pin!(stopping);
     // Grows on the first write only: an idle connection holds no batch buffer.
     let mut batch: Vec<Frame> = Vec::new();
 
@@ -70,7 +73,7 @@ pub async fn run(
         // why it was dropped.
         tokio::select! {
             biased;
-            () = sessions.stopping() => {
+            () = &mut stopping => {
                 break Some((close::GOING_AWAY, "the server is shutting down; reconnect and resume with last_seq".to_owned()));
             }
             incoming = stream.next() => {
