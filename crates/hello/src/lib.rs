@@ -27,5 +27,6 @@ pub fn service_with_clock(clock: routes::Clock) -> platform::Service {
         }
     })
     .with_openapi(routes::ApiDoc::openapi)
+    .with_index()
     .with_slos(slo::slos())
 }

@@ -97,5 +97,6 @@ pub fn service() -> platform::Service<MessagesSettings> {
         settings.server.body_limit = ByteSize::kib(512);
     })
     .with_openapi(routes::ApiDoc::openapi)
+    .with_index()
     .with_slos(slo::slos())
 }

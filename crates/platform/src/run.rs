@@ -55,6 +55,8 @@ enum SloArtifact {
     Dashboard,
     /// OpenSLO v1 documents (YAML).
     Openslo,
+    /// The rules as a prometheus-operator `PrometheusRule` (Kubernetes YAML).
+    PrometheusRule,
 }
 
 /// Parses the command line, loads the configuration and runs the chosen command.
@@ -88,6 +90,7 @@ where
             SloArtifact::Rules => crate::slo::rules::render,
             SloArtifact::Dashboard => crate::slo::dashboard::render,
             SloArtifact::Openslo => crate::slo::openslo::render,
+            SloArtifact::PrometheusRule => crate::slo::rules::render_prometheus_rule,
         };
         print!("{}", render(service.name(), service.slos()));
         return ExitCode::SUCCESS;

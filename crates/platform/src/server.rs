@@ -109,6 +109,18 @@ where
             get(move || async move { axum::Json(document.as_ref().clone()) }),
         );
     }
+    if service.has_index() {
+        let index = Arc::new(serde_json::json!({
+            "service": service.name(),
+            "version": service.version(),
+            "openapi": service.openapi().map(|_| "/openapi.json"),
+            "health": "/readyz",
+        }));
+        routes = routes.route(
+            "/",
+            get(move || async move { axum::Json(index.as_ref().clone()) }),
+        );
+    }
     let app = crate::http::stack(routes, &settings.server, health.clone(), budgets.clone());
     let info = Info {
         name: service.name(),

@@ -61,6 +61,7 @@ pub struct Service<S = NoServiceSettings> {
     openapi: Option<fn() -> utoipa::openapi::OpenApi>,
     slos: Vec<crate::slo::Slo>,
     defaults: Option<fn(&mut Settings)>,
+    index: bool,
 }
 
 impl<S> Clone for Service<S> {
@@ -73,6 +74,7 @@ impl<S> Clone for Service<S> {
             openapi: self.openapi,
             slos: self.slos.clone(),
             defaults: self.defaults,
+            index: self.index,
         }
     }
 }
@@ -96,6 +98,7 @@ where
             openapi: None,
             slos: Vec::new(),
             defaults: None,
+            index: false,
         }
     }
 
@@ -113,6 +116,22 @@ where
     /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port.
     pub fn with_openapi(mut self, openapi: fn() -> utoipa::openapi::OpenApi) -> Self {
         self.openapi = Some(openapi);
+        self
+    }
+
+    /// Serves `GET /` on the API port: a small JSON index with the service's name, version and
+    /// where its OpenAPI document is. For API-only services, so that a probe of `/` (the
+    /// blackbox exporter's) and a person trying the root both get a 200 rather than a 404.
+    ///
+    /// ```
+    /// # use axum::Router;
+    /// let _service = platform::Service::new("demo", "0.1.0", 8089, |_: platform::Context| async {
+    ///     Ok(Router::new())
+    /// })
+    /// .with_index();
+    /// ```
+    pub fn with_index(mut self) -> Self {
+        self.index = true;
         self
     }
 
@@ -153,6 +172,10 @@ where
 
     pub(crate) fn openapi(&self) -> Option<fn() -> utoipa::openapi::OpenApi> {
         self.openapi
+    }
+
+    pub(crate) fn has_index(&self) -> bool {
+        self.index
     }
 
     pub(crate) async fn build(&self, context: Context<S>) -> Result<Router, StartError> {

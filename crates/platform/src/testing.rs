@@ -265,11 +265,21 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(Duration::from_secs(10), condition).await;
+}
+
+/// [`eventually`] with a deadline of `limit`: for what takes longer by design (a Prometheus
+/// scraping and evaluating rules, an alert travelling through Alertmanager).
+pub async fn eventually_within<F, Fut>(limit: Duration, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !condition().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "condition not met within 10 s"
+            "condition not met within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -536,14 +546,15 @@ impl Drop for Browser {
 }
 
 /// Asserts that the SLO material committed under `deploy/` (`deploy` is its path) is what the
-/// declaration generates now: `prometheus/rules/<service>.yml`, `grafana/dashboards/<service>.json`
-/// and `openslo/<service>.yaml`. A stale file fails with the command that regenerates it.
+/// declaration generates now: `prometheus/rules/<service>.yml`, `grafana/dashboards/<service>.json`,
+/// `openslo/<service>.yaml` and `kubernetes/base/<service>/prometheusrule.yaml`. A stale file
+/// fails with the command that regenerates it.
 pub fn assert_generated_slo_files(
     deploy: &std::path::Path,
     service: &str,
     slos: &[crate::slo::Slo],
 ) {
-    let files: [(String, &str, String); 3] = [
+    let files: [(String, &str, String); 4] = [
         (
             format!("prometheus/rules/{service}.yml"),
             "rules",
@@ -558,6 +569,11 @@ pub fn assert_generated_slo_files(
             format!("openslo/{service}.yaml"),
             "openslo",
             crate::slo::openslo::render(service, slos),
+        ),
+        (
+            format!("kubernetes/base/{service}/prometheusrule.yaml"),
+            "prometheus-rule",
+            crate::slo::rules::render_prometheus_rule(service, slos),
         ),
     ];
     for (relative, artifact, generated) in files {

@@ -170,3 +170,14 @@ async fn openapi_document_describes_the_real_routes() {
         document["components"]["schemas"]["SaveBirthday"]["properties"]["dateOfBirth"].is_object()
     );
 }
+
+#[tokio::test]
+async fn root_is_an_index_for_probes_and_people() {
+    let app = spawn_with("memory:", date!(2024 - 06 - 15), &[]).await;
+    let response = app.app.get("/").await;
+    assert_eq!(response.status(), 200);
+    let index: Value = response.json().await.unwrap();
+    assert_eq!(index["service"], "hello");
+    assert_eq!(index["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(index["openapi"], "/openapi.json");
+}

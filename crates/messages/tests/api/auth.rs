@@ -96,9 +96,9 @@ async fn any_configured_token_is_accepted() {
 }
 
 #[tokio::test]
-async fn probes_and_the_api_document_need_no_token() {
+async fn probes_the_index_and_the_api_document_need_no_token() {
     let app = app().await;
-    for path in ["/livez", "/readyz", "/openapi.json"] {
+    for path in ["/", "/livez", "/readyz", "/openapi.json"] {
         assert_eq!(app.app.get(path).await.status(), 200, "{path}");
     }
 }
