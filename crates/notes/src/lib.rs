@@ -122,7 +122,8 @@ pub struct AppState {
     pub mailer: mail::Mailer,
     /// The key of anonymous CSRF tokens.
     pub csrf_key: Arc<[u8]>,
-    /// Cookies carry `Secure` (the API serves TLS).
+    /// Cookies carry `Secure`: the API serves TLS, or `notes.public_url` is `https://` (TLS
+    /// ends at a proxy in front).
     pub secure_cookies: bool,
     /// `server.trusted_proxies`.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
@@ -170,7 +171,10 @@ pub fn service() -> platform::Service<NotesSettings> {
                 signin_limiter: Arc::new(users::SignInLimiter::new(&settings.signin)),
                 mailer,
                 csrf_key,
-                secure_cookies: platform_settings.tls.enabled,
+                // Behind an ingress that terminates TLS the process serves plain HTTP, but
+                // the browser is on HTTPS: the public URL says so.
+                secure_cookies: platform_settings.tls.enabled
+                    || settings.notes.public_url.starts_with("https://"),
                 trusted_proxies: Arc::new(platform_settings.server.trusted_proxies.clone()),
                 body_limit: usize::try_from(platform_settings.server.body_limit.as_u64())
                     .unwrap_or(usize::MAX),

@@ -293,3 +293,12 @@ async fn cookies_are_secure_when_served_over_tls() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn cookies_are_secure_behind_a_tls_terminating_proxy() {
+    let app = spawn_sqlite(&[("notes.public_url", "https://notes.example.com")]).await;
+    assert!(app.app.address.starts_with("http://"));
+    let response = app.app.get("/signin/").await;
+    let cookie = set_cookie(&response, "notes_csrf").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
