@@ -63,6 +63,8 @@ pub enum SqlPool {
 pub struct SqlDatabase {
     pool: SqlPool,
     operation_timeout: Duration,
+    /// SQLite's queue of this process's writers to the file; other databases queue their own.
+    writes: Option<super::sqlite::WriteQueue>,
 }
 
 impl SqlDatabase {
@@ -90,9 +92,11 @@ impl SqlDatabase {
                 )));
             }
         };
+        let writes = matches!(scheme, "sqlite").then(|| super::sqlite::WriteQueue::of(url));
         let database = SqlDatabase {
             pool,
             operation_timeout: options.operation_timeout,
+            writes,
         };
         if migrate {
             database.migrate(namespace, migrations).await?;
@@ -142,6 +146,26 @@ impl SqlDatabase {
         )
         .record(started.elapsed().as_secs_f64());
         result
+    }
+
+    /// [`observe`](Self::observe) for an operation that writes. On SQLite it first waits, within
+    /// the same timeout, for this process's turn to write, first come first served: SQLite's own
+    /// lock makes waiting writers poll with a backoff, and under steady writes one can lose
+    /// every race until it times out.
+    pub async fn observe_write<T>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StorageError> {
+        let writes = self.writes.clone();
+        self.observe(operation, async move {
+            let _turn = match &writes {
+                Some(queue) => Some(queue.turn().await),
+                None => None,
+            };
+            future.await
+        })
+        .await
     }
 
     /// Maps a sqlx error of this database into a [`StorageError`] kind, by its dialect's rules.

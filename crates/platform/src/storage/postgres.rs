@@ -51,6 +51,9 @@ fn statements(table: &str) -> Statements {
 }
 
 impl PostgresKeyValue {
+    /// PostgreSQL queues writers itself (row locks); nothing to wait for here.
+    async fn write_turn(&self) {}
+
     /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
     /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
     pub async fn connect(

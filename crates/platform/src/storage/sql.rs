@@ -47,8 +47,10 @@ pub(crate) fn fetch_limit(limit: usize) -> i64 {
 }
 
 /// Implements `KeyValue` for `$store`, a struct with `pool: sqlx::Pool<_>` and
-/// `sql: Statements`, whose keys bind as text and values as bytes. Errors go through the
-/// invoking module's `map_sqlx_error`, so each backend keeps its own error mapping.
+/// `sql: Statements`, whose keys bind as text and values as bytes, and an `async fn
+/// write_turn(&self)` every write holds the result of while it runs (SQLite's queue of writers;
+/// nothing for PostgreSQL). Errors go through the invoking module's `map_sqlx_error`, so each
+/// backend keeps its own error mapping.
 macro_rules! impl_key_value_over_sqlx {
     ($store:ty, $backend:literal) => {
         #[async_trait::async_trait]
@@ -72,6 +74,7 @@ macro_rules! impl_key_value_over_sqlx {
                 key: &str,
                 value: &[u8],
             ) -> Result<(), $crate::storage::StorageError> {
+                let _turn = self.write_turn().await;
                 sqlx::query(&self.sql.put)
                     .bind(key)
                     .bind(value)
@@ -86,6 +89,7 @@ macro_rules! impl_key_value_over_sqlx {
                 key: &str,
                 value: &[u8],
             ) -> Result<bool, $crate::storage::StorageError> {
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(&self.sql.put_if_absent)
                     .bind(key)
                     .bind(value)
@@ -96,6 +100,7 @@ macro_rules! impl_key_value_over_sqlx {
             }
 
             async fn delete(&self, key: &str) -> Result<bool, $crate::storage::StorageError> {
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(&self.sql.delete)
                     .bind(key)
                     .execute(&self.pool)

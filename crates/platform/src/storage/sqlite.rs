@@ -13,10 +13,13 @@
 //! - [x] schema creation (`migrate`): table `kv_<namespace>`
 //! - [ ] sharing between hosts: one file on one machine
 //!
-//! Writers are serialised by SQLite; a writer waits up to the operation timeout for the lock.
+//! Writers are serialised by SQLite, and within this process they queue first come, first
+//! served ([`WriteQueue`]); a writer waits up to the operation timeout for its turn.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
@@ -30,6 +33,7 @@ use super::{ConnectOptions, StorageError, validate_namespace};
 #[derive(Debug, Clone)]
 pub struct SqliteKeyValue {
     pool: SqlitePool,
+    writes: WriteQueue,
     sql: Statements,
 }
 
@@ -67,6 +71,7 @@ impl SqliteKeyValue {
         let pool = connect_pool(url, options).await?;
         let store = SqliteKeyValue {
             pool,
+            writes: WriteQueue::of(url),
             sql: statements(&format!("kv_{namespace}")),
         };
         if migrate {
@@ -90,6 +95,52 @@ impl SqliteKeyValue {
     /// Closes every pooled connection, so the file can be removed.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Waits for this process's turn to write to the file (see [`WriteQueue`]).
+    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.turn().await
+    }
+}
+
+/// This process's writers to one SQLite file, in a first-come, first-served queue.
+///
+/// SQLite lets one writer in at a time and makes the others poll for the lock (`busy_timeout`)
+/// with a backoff of up to 100 ms between tries. Under steady concurrent writes a writer can
+/// lose every race and reach the operation timeout while each write holds the lock for a few
+/// milliseconds only: a 503 for a file that was never stuck. Queued here instead, a writer
+/// waits for the writes ahead of it and no longer.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteQueue(Arc<tokio::sync::Mutex<()>>);
+
+impl WriteQueue {
+    /// The queue of the file `url` names, shared by every store and log this process opens on
+    /// it (an in-memory database has one connection and a queue of its own).
+    pub(crate) fn of(url: &str) -> WriteQueue {
+        static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> =
+            LazyLock::new(Mutex::default);
+        let file = SqliteConnectOptions::from_str(url)
+            .ok()
+            .filter(|_| !is_in_memory(url))
+            .map(|options| options.get_filename().to_path_buf());
+        let Some(file) = file else {
+            return WriteQueue(Arc::default());
+        };
+        let file = std::fs::canonicalize(&file).unwrap_or(file);
+        // A poisoned map is still whole: it only maps files to queues.
+        let mut queues = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.retain(|_, queue| queue.strong_count() > 0);
+        if let Some(queue) = queues.get(&file).and_then(Weak::upgrade) {
+            return WriteQueue(queue);
+        }
+        let queue = Arc::default();
+        queues.insert(file, Arc::downgrade(&queue));
+        WriteQueue(queue)
+    }
+
+    /// Waits for the turn to write.
+    pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
     }
 }
 

@@ -59,6 +59,9 @@ fn statements(entries: &str, heads: &str) -> Statements {
 }
 
 impl PostgresLog {
+    /// PostgreSQL queues writers itself (row locks); nothing to wait for here.
+    async fn write_turn(&self) {}
+
     /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
     /// tables of `namespace`; each stream keeps its last `retain` entries (at least 1). Fails
     /// within about `connect_timeout` when the server is down.

@@ -50,8 +50,9 @@ pub(crate) fn to_count(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// Implements `Log` for `$store`, a struct with `pool: sqlx::Pool<_>`, `retain: usize` and
-/// `sql: Statements`. Errors go through the invoking module's `map_sqlx_error`, so each
+/// Implements `Log` for `$store`, a struct with `pool: sqlx::Pool<_>`, `retain: usize`,
+/// `sql: Statements` and an `async fn write_turn(&self)` held through each append's
+/// transaction (SQLite's queue of writers; nothing for PostgreSQL). Errors go through the invoking module's `map_sqlx_error`, so each
 /// backend keeps its own error mapping.
 ///
 /// `append` is one transaction: advancing the head row (the upsert takes its row lock in
@@ -77,6 +78,7 @@ macro_rules! impl_log_over_sqlx {
                     return Ok(from_column(head.unwrap_or(0))? + 1);
                 }
                 let count = to_count(entries.len());
+                let _turn = self.write_turn().await;
                 let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
                 let last: i64 = sqlx::query_scalar(&self.sql.advance_head)
                     .bind(stream)

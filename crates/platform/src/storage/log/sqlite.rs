@@ -17,13 +17,14 @@
 use sqlx::sqlite::SqlitePool;
 
 use super::sql::Statements;
-use crate::storage::sqlite::{connect_pool, map_sqlx_error};
+use crate::storage::sqlite::{WriteQueue, connect_pool, map_sqlx_error};
 use crate::storage::{ConnectOptions, StorageError, validate_namespace};
 
 /// The streams of one namespace in one SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteLog {
     pool: SqlitePool,
+    writes: WriteQueue,
     retain: usize,
     sql: Statements,
 }
@@ -58,6 +59,11 @@ fn statements(entries: &str, heads: &str) -> Statements {
 }
 
 impl SqliteLog {
+    /// Waits for this process's turn to write to the file (see [`WriteQueue`]).
+    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.turn().await
+    }
+
     /// Opens (creating when missing) the database named by `url` and, when `migrate` is true,
     /// the tables of `namespace`; each stream keeps its last `retain` entries (at least 1).
     pub async fn connect(
@@ -71,6 +77,7 @@ impl SqliteLog {
         let pool = connect_pool(url, options).await?;
         let log = SqliteLog {
             pool,
+            writes: WriteQueue::of(url),
             retain: retain.max(1),
             sql: statements(
                 &format!("log_{namespace}"),
