@@ -90,13 +90,42 @@ pub fn init(
     };
     // `try_init` fails when a subscriber is already set; the first one stays, which is what
     // several apps in one test process want.
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(otel_layer)
         .with(json)
         .with(pretty)
-        .try_init();
+        .try_init()
+        .is_ok();
+    if installed {
+        log_panics();
+    }
     Ok(TelemetryGuard { provider })
+}
+
+/// Makes every panic (a handler's, a WebSocket session's, any task's) an `error` event in the
+/// service's log format too, with its message and location: a plain-text panic on stderr is
+/// what log pipelines split or drop, and a panicking task does not stop the process, so the log
+/// is where it must show. The previous hook still runs (stderr, backtraces).
+fn log_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|message| (*message).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(not a string)".to_owned());
+        let location = info
+            .location()
+            .map(|location| format!("{}:{}", location.file(), location.line()));
+        tracing::error!(
+            panic.message = %message,
+            panic.location = location.as_deref().unwrap_or("unknown"),
+            "Panicked."
+        );
+        previous(info);
+    }));
 }
 
 fn tracer_provider(
@@ -139,4 +168,53 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
     (hex(trace, 32) && hex(parent, 16) && trace.bytes().any(|b| b != b'0')).then_some(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut buffer) = self.0.lock() {
+                buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_an_error_event_with_its_message_and_location() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        super::log_panics();
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = std::panic::catch_unwind(|| panic!("boom {}", 42));
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let event: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+        assert_eq!(event["level"], "ERROR");
+        assert_eq!(event["message"], "Panicked.");
+        assert_eq!(event["panic.message"], "boom 42");
+        assert!(
+            event["panic.location"]
+                .as_str()
+                .unwrap()
+                .starts_with("crates/platform/src/telemetry.rs:"),
+            "{event}"
+        );
+    }
 }
