@@ -381,6 +381,53 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// Writes under load until `target` writes are acknowledged, then `kill -9`s `server`.
+///
+/// `writers` tasks each call `write` in a loop. `write` returns `Some(acknowledgement)` for a
+/// write the service confirmed and `None` once a request fails because the process is gone,
+/// which ends that task; it asserts on any other answer. Returns every acknowledgement, for the
+/// caller to look up after restarting the service: the durability check of each service.
+pub async fn acknowledged_until_killed<T, W, Fut>(
+    server: &mut ServiceProcess,
+    writers: usize,
+    target: usize,
+    write: W,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    W: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<T>> + Send + 'static,
+{
+    use std::sync::{Arc, Mutex};
+    let write = Arc::new(write);
+    let acknowledged: Arc<Mutex<Vec<T>>> = Arc::default();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (write, acknowledged) = (write.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                while let Some(acknowledgement) = write().await {
+                    acknowledged
+                        .lock()
+                        .expect("no writer panics holding the lock")
+                        .push(acknowledgement);
+                }
+            })
+        })
+        .collect();
+    eventually_within(Duration::from_secs(60), || async {
+        acknowledged
+            .lock()
+            .map_or(true, |done| done.len() >= target)
+    })
+    .await;
+    server.kill();
+    for task in tasks {
+        task.await.expect("a writer failed");
+    }
+    let mut acknowledged = acknowledged.lock().expect("the writers are done");
+    std::mem::take(&mut *acknowledged)
+}
+
 /// A unique path in the temporary directory with extension `extension`.
 pub fn temp_path(extension: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(

@@ -5,6 +5,7 @@
 
 mod birthdays;
 mod cli;
+mod durability;
 mod faults;
 mod helpers;
 mod slo;

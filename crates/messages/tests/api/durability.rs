@@ -1,9 +1,9 @@
 //! `kill -9` under write load: every POST that was answered 201 is there after a restart, and
 //! listed. SQLite, PostgreSQL and MySQL (Redis, as run here, keeps nothing on disk).
 
-use std::sync::{Arc, Mutex};
-
-use platform::testing::{Backend, ServiceProcess, client_trusting, eventually, temp_path};
+use platform::testing::{
+    Backend, ServiceProcess, acknowledged_until_killed, client_trusting, temp_path,
+};
 
 use crate::helpers::{cursor_from_now, unique_message};
 
@@ -27,39 +27,29 @@ async fn acknowledged_posts_survive_kill_9(backend: Backend) {
     let client = client_trusting(Some(&pem));
     let base = format!("https://{}", server.api);
 
-    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (client, base, acknowledged) = (client.clone(), base.clone(), acknowledged.clone());
-            tokio::spawn(async move {
-                loop {
-                    let message = unique_message();
-                    let sent = client
-                        .post(format!("{base}/messages"))
-                        .json(&serde_json::json!({ "message": message }))
-                        .send()
-                        .await;
-                    // The process is gone: this POST was never acknowledged.
-                    let Ok(response) = sent else { return };
-                    assert_eq!(response.status(), 201, "a POST under load");
-                    let Ok(body) = response.json::<serde_json::Value>().await else {
-                        return;
-                    };
-                    let digest = body["digest"].as_str().unwrap().to_owned();
-                    acknowledged.lock().unwrap().push((digest, message));
-                }
-            })
+    let writer = client.clone();
+    let acknowledged =
+        acknowledged_until_killed(&mut server, WRITERS, ACKNOWLEDGED_BEFORE_KILL, move || {
+            let (client, base) = (writer.clone(), base.clone());
+            async move {
+                let message = unique_message();
+                let sent = client
+                    .post(format!("{base}/messages"))
+                    .json(&serde_json::json!({ "message": message }))
+                    .send()
+                    .await;
+                // The process is gone: this POST was never acknowledged.
+                let response = sent.ok()?;
+                assert_eq!(response.status(), 201, "a POST under load");
+                let body = response.json::<serde_json::Value>().await.ok()?;
+                let digest = body["digest"].as_str()?.to_owned();
+                Some((digest, message))
+            }
         })
-        .collect();
-    eventually(|| async { acknowledged.lock().unwrap().len() >= ACKNOWLEDGED_BEFORE_KILL }).await;
-    server.kill();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+        .await;
 
     let server = ServiceProcess::start(BINARY, "messages", &settings);
     let base = format!("https://{}", server.api);
-    let acknowledged = acknowledged.lock().unwrap().clone();
     for (digest, message) in &acknowledged {
         let response = client
             .get(format!("{base}/messages/{digest}"))

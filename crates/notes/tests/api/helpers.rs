@@ -84,15 +84,7 @@ pub(crate) struct Browser {
 
 impl NotesApp {
     pub(crate) fn browser(&self) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .unwrap(),
-            base: self.app.address.clone(),
-        }
+        Browser::at(self.app.address.clone())
     }
 
     /// A browser signed in as a new user; returns it and the user's email.
@@ -109,6 +101,19 @@ impl NotesApp {
 }
 
 impl Browser {
+    /// A browser with its own cookies, pointed at `base` (`http://host:port`).
+    pub(crate) fn at(base: String) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()
+                .unwrap(),
+            base,
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -9,6 +9,7 @@
 mod api;
 mod bad_input;
 mod cli;
+mod durability;
 mod helpers;
 mod mail;
 mod notes;
