@@ -1,5 +1,7 @@
 //! Building blocks for services' own tests (feature `testing`): [`TestApp`] runs the real
-//! start-up path — configuration, storage, stack, admin — on random ports inside the test.
+//! start-up path — configuration, storage, stack, admin — on random ports inside the test;
+//! [`ServiceProcess`] runs a service binary; [`FaultProxy`] cuts a service off a shared server;
+//! `servers` ([`ServerProcess`]) runs private instances of the real servers to stop and start.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::config::{self, Source};
 use crate::server::{self, RunningServer};
 use crate::service::Service;
+
+mod servers;
+
+pub use servers::{Server, ServerProcess};
 
 /// A service serving on `127.0.0.1:0` (API and admin), with a client.
 pub struct TestApp {
