@@ -82,17 +82,22 @@ pub(crate) struct Browser {
     base: String,
 }
 
+/// A browser of the notes server at `base` (`http://host:port`).
+pub(crate) fn browser_at(base: &str) -> Browser {
+    Browser {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap(),
+        base: base.to_owned(),
+    }
+}
+
 impl NotesApp {
     pub(crate) fn browser(&self) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .unwrap(),
-            base: self.app.address.clone(),
-        }
+        browser_at(&self.app.address)
     }
 
     /// A browser signed in as a new user; returns it and the user's email.
