@@ -17,7 +17,7 @@ use crate::service::Service;
 mod outage;
 mod servers;
 
-pub use outage::{OUTAGE_ANSWER_LIMIT, OutageReport, backend_restart};
+pub use outage::{OUTAGE_ANSWER_LIMIT, OutageReport, Refusal, backend_restart};
 pub use servers::{Server, ServerProcess};
 
 /// A service serving on `127.0.0.1:0` (API and admin), with a client.

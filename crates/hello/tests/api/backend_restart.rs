@@ -3,7 +3,7 @@
 //! server is down every write is a 503 problem within a second and `/readyz` fails; afterwards
 //! hello recovers by itself, and every write it acknowledged, before or after, is readable.
 
-use platform::testing::{Server, ServerProcess, backend_restart, client_trusting};
+use platform::testing::{Refusal, Server, ServerProcess, backend_restart, client_trusting};
 use serde_json::json;
 
 use crate::helpers::unique_username;
@@ -33,7 +33,7 @@ async fn writes_survive_a_restart_of(server: Server) {
     let prefix = unique_username();
     let write = {
         let (client, base, prefix) = (client.clone(), base.clone(), prefix.clone());
-        move |n: u64| {
+        move |_, n: u64| {
             let (client, base) = (client.clone(), base.clone());
             // Usernames are letters only.
             let user = format!("{prefix}{}", letters(n));
@@ -47,7 +47,7 @@ async fn writes_survive_a_restart_of(server: Server) {
                 if response.status() == 204 {
                     Ok(user)
                 } else {
-                    Err(response)
+                    Err(Refusal::from_response(response).await)
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! before or after, is retrievable by its digest and listed.
 
 use platform::testing::{
-    Server, ServerProcess, ServiceProcess, backend_restart, client_trusting, temp_path,
+    Refusal, Server, ServerProcess, ServiceProcess, backend_restart, client_trusting, temp_path,
 };
 use serde_json::{Value, json};
 
@@ -38,7 +38,7 @@ async fn messages_survive_a_restart_of(server: Server) {
 
     let write = {
         let (client, base) = (client.clone(), base.clone());
-        move |_| {
+        move |_, _| {
             let (client, base) = (client.clone(), base.clone());
             async move {
                 let message = unique_message();
@@ -49,7 +49,7 @@ async fn messages_survive_a_restart_of(server: Server) {
                     .await
                     .expect("messages answers while its backend is down");
                 if response.status() != 201 {
-                    return Err(response);
+                    return Err(Refusal::from_response(response).await);
                 }
                 let body: Value = response.json().await.expect("a 201 has a JSON body");
                 let digest = body["digest"].as_str().expect("a digest").to_owned();

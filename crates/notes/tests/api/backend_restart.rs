@@ -4,7 +4,9 @@
 //! write is a 503 problem within a second and `/readyz` fails; afterwards notes recovers by
 //! itself, and every note it acknowledged with a 201, before or after, is readable.
 
-use platform::testing::{Server, ServerProcess, ServiceProcess, backend_restart, client_trusting};
+use platform::testing::{
+    Refusal, Server, ServerProcess, ServiceProcess, backend_restart, client_trusting,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, browser_at, location, unique_email};
@@ -32,7 +34,7 @@ async fn notes_survive_a_restart_of(server: Server) {
 
     let write = {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
-        move |n: u64| {
+        move |_, n: u64| {
             let (client, base, token) = (client.clone(), base.clone(), token.clone());
             async move {
                 let (name, text) = (format!("note {n}"), format!("written under load, {n}"));
@@ -44,7 +46,7 @@ async fn notes_survive_a_restart_of(server: Server) {
                     .await
                     .expect("notes answers while its database is down");
                 if response.status() != 201 {
-                    return Err(response);
+                    return Err(Refusal::from_response(response).await);
                 }
                 let note: Value = response.json().await.expect("a 201 has a JSON body");
                 let id = note["id"].as_i64().expect("a note id");

@@ -1,8 +1,9 @@
 //! A backend outage under load, for services' tests: concurrent writers keep calling a
 //! service while the real server behind it ([`ServerProcess`]) is stopped and started again.
 //! Every answer is timed and kept; [`backend_restart`] asserts what the design promises (fast
-//! 503 problems and failing readiness while the server is gone, recovery without a restart of
-//! the service) and returns the acknowledged writes, so the test can read each one back.
+//! refusals — 503 problems over HTTP — and failing readiness while the server is gone, recovery
+//! without a restart of the service) and returns the acknowledged writes, so the test can read
+//! each one back.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,12 +34,49 @@ enum Outcome<K> {
     /// The service acknowledged the write; `K` is what reads it back.
     Acknowledged(K),
     /// The service refused it.
-    Refused {
-        status: u16,
-        content_type: String,
-        retry_after: bool,
-        body: String,
-    },
+    Refused(Refusal),
+}
+
+/// A write the service did not acknowledge: how it said so, and whether that is the refusal
+/// the design promises for an unavailable backend.
+#[derive(Debug)]
+pub struct Refusal {
+    expected: bool,
+    answer: String,
+}
+
+impl Refusal {
+    /// A refusal described by `answer` (e.g. the frame received); `expected` when it is the
+    /// one the service promises while its backend is down.
+    pub fn new(expected: bool, answer: impl Into<String>) -> Refusal {
+        Refusal {
+            expected,
+            answer: answer.into(),
+        }
+    }
+
+    /// An HTTP answer other than the write's success: expected when it is a 503
+    /// `application/problem+json` with `Retry-After`.
+    pub async fn from_response(response: reqwest::Response) -> Refusal {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let status = response.status().as_u16();
+        let expected = status == 503
+            && content_type == crate::http::problem::CONTENT_TYPE
+            && retry_after.is_some();
+        let body = response.text().await.unwrap_or_default();
+        Refusal::new(
+            expected,
+            format!("{status}, content-type {content_type:?}, retry-after {retry_after:?}: {body}"),
+        )
+    }
 }
 
 /// What [`backend_restart`] measured, and the writes the service acknowledged.
@@ -50,7 +88,7 @@ pub struct OutageReport<K> {
     pub outage_answers: usize,
     /// The slowest of them.
     pub max_outage_latency: Duration,
-    /// From the server's exit to the first 503 (zero if one came while it was shutting down).
+    /// From the server's exit to the first refusal (zero if one came while it was shutting down).
     pub first_refusal_after_stop: Duration,
     /// From the server accepting connections again to the first acknowledged write.
     pub recovery: Duration,
@@ -61,7 +99,7 @@ impl<K> std::fmt::Display for OutageReport<K> {
         write!(
             f,
             "{} writes acknowledged; {} answers while the server was down, the slowest in {:?}; \
-             first 503 {:?} after the server exited; writes acknowledged again {:?} after it \
+             the first refusal {:?} after the server exited; writes acknowledged again {:?} after it \
              accepted connections",
             self.acknowledged.len(),
             self.outage_answers,
@@ -72,20 +110,21 @@ impl<K> std::fmt::Display for OutageReport<K> {
     }
 }
 
-/// Runs `writers` tasks that call `write` in a loop (each call with a number no other call
-/// gets) against a service that stores into `server`, whose admin listener is `admin`:
+/// Runs `writers` tasks that call `write(writer, number)` in a loop (`writer` is the task's
+/// index, for a connection of its own; `number` is one no other call gets) against a service
+/// that stores into `server`, whose admin listener is `admin`:
 ///
 /// 1. once writes are acknowledged, stops `server` ([`ServerProcess::stop`]);
-/// 2. while it is down: every answer is a 503 `application/problem+json` with `Retry-After`,
-///    given in under [`OUTAGE_ANSWER_LIMIT`] (a write in flight at the stop may still succeed,
-///    as quickly), the first within [`OUTAGE_ANSWER_LIMIT`] of the server's exit, and the admin
-///    `/readyz` answers 503;
+/// 2. while it is down: every answer is an expected [`Refusal`] (over HTTP a 503
+///    `application/problem+json` with `Retry-After`), given in under [`OUTAGE_ANSWER_LIMIT`]
+///    (a write in flight at the stop may still succeed, as quickly), the first within
+///    [`OUTAGE_ANSWER_LIMIT`] of the server's exit, and the admin `/readyz` answers 503;
 /// 3. starts `server` again: writes are acknowledged again and `/readyz` answers 200 with no
 ///    help from the test.
 ///
-/// `write` returns `Ok(key)` for an acknowledged write and `Err(response)` for any other
-/// answer; a write that gets no answer at all fails the test. Panics when an assertion fails;
-/// otherwise returns every acknowledged key for the test to read back.
+/// `write` returns `Ok(key)` for an acknowledged write and `Err(refusal)` for any other answer
+/// ([`Refusal::from_response`] over HTTP). Panics when an assertion fails; otherwise returns
+/// every acknowledged key for the test to read back.
 pub async fn backend_restart<K, W, Fut>(
     server: &mut ServerProcess,
     admin: SocketAddr,
@@ -94,14 +133,14 @@ pub async fn backend_restart<K, W, Fut>(
 ) -> OutageReport<K>
 where
     K: std::fmt::Debug + Send + 'static,
-    W: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<K, reqwest::Response>> + Send + 'static,
+    W: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<K, Refusal>> + Send + 'static,
 {
     let answers: Arc<Mutex<Vec<Answer<K>>>> = Arc::default();
     let running = Arc::new(AtomicBool::new(true));
     let numbers = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..writers)
-        .map(|_| {
+        .map(|writer| {
             let (write, answers, running, numbers) = (
                 write.clone(),
                 answers.clone(),
@@ -112,9 +151,9 @@ where
                 while running.load(Ordering::Relaxed) {
                     let number = numbers.fetch_add(1, Ordering::Relaxed);
                     let started = Instant::now();
-                    let outcome = match write(number).await {
+                    let outcome = match write(writer, number).await {
                         Ok(key) => Outcome::Acknowledged(key),
-                        Err(response) => refusal(response).await,
+                        Err(refusal) => Outcome::Refused(refusal),
                     };
                     let answer = Answer {
                         started,
@@ -159,7 +198,7 @@ where
         move || {
             let count = lock(&answers)
                 .iter()
-                .filter(|a| a.started >= since && matches!(a.outcome, Outcome::Refused { .. }))
+                .filter(|a| a.started >= since && matches!(a.outcome, Outcome::Refused(_)))
                 .count();
             async move { count >= REFUSALS_WHILE_DOWN }
         }
@@ -225,19 +264,12 @@ fn check<K: std::fmt::Debug>(
                 }
                 acknowledged.push(key);
             }
-            Outcome::Refused {
-                status,
-                content_type,
-                retry_after,
-                body,
-            } => {
-                assert_eq!(status, 503, "only 503 refuses a write: {body}");
-                assert_eq!(
-                    content_type,
-                    crate::http::problem::CONTENT_TYPE,
-                    "a refusal is a problem: {body}"
+            Outcome::Refused(refusal) => {
+                assert!(
+                    refusal.expected,
+                    "a write was refused in a way the service does not promise: {}",
+                    refusal.answer
                 );
-                assert!(retry_after, "a 503 carries Retry-After: {body}");
                 if answer.finished > stopping {
                     first_refusal =
                         Some(first_refusal.map_or(answer.finished, |f| f.min(answer.finished)));
@@ -249,7 +281,7 @@ fn check<K: std::fmt::Debug>(
     let first_refusal_after_stop = first_refusal.saturating_duration_since(stopped);
     assert!(
         first_refusal_after_stop < OUTAGE_ANSWER_LIMIT,
-        "the first 503 came {first_refusal_after_stop:?} after the server exited"
+        "the first refusal came {first_refusal_after_stop:?} after the server exited"
     );
     let recovered = recovered.expect("writes were acknowledged after the restart");
     OutageReport {
@@ -258,26 +290,6 @@ fn check<K: std::fmt::Debug>(
         max_outage_latency,
         first_refusal_after_stop,
         recovery: recovered - started,
-    }
-}
-
-async fn refusal<K>(response: reqwest::Response) -> Outcome<K> {
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let content_type = header("content-type").unwrap_or_default();
-    let retry_after = header("retry-after").is_some();
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
-    Outcome::Refused {
-        status,
-        content_type,
-        retry_after,
-        body,
     }
 }
 
