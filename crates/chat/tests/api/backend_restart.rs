@@ -4,8 +4,10 @@
 //! within a second by an `unavailable` error frame, the WebSocket stays open and `/readyz`
 //! fails; afterwards messages flow again on the same connections with no restart of chat, and
 //! every message that was acknowledged (its sender saw it come back numbered) is in the room's
-//! history under that number.
+//! history under that number, while none that was refused as "not stored" is (sending it again
+//! makes no duplicate).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,21 +56,31 @@ async fn messages_survive_a_restart_of(which: Server) {
         writers.push(Arc::new(Mutex::new((client, name))));
     }
 
-    let write = move |writer: usize, n: u64| {
-        let connection = writers[writer].clone();
-        async move {
-            let mut connection = connection.lock().await;
-            let (client, name) = &mut *connection;
-            let text = format!("message {n}");
-            client.say(&text).await;
-            tokio::time::timeout(ANSWER_DEADLINE, answer(client, name, &text))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Refusal::new(
-                        false,
-                        format!("no answer to {text:?} within {ANSWER_DEADLINE:?}"),
-                    ))
-                })
+    let refused: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+    let write = {
+        let refused = refused.clone();
+        move |writer: usize, n: u64| {
+            let (connection, refused) = (writers[writer].clone(), refused.clone());
+            async move {
+                let mut connection = connection.lock().await;
+                let (client, name) = &mut *connection;
+                let text = format!("message {n}");
+                client.say(&text).await;
+                let answer = tokio::time::timeout(ANSWER_DEADLINE, answer(client, name, &text))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Refusal::new(
+                            false,
+                            format!("no answer to {text:?} within {ANSWER_DEADLINE:?}"),
+                        ))
+                    });
+                if let Err(refusal) = &answer
+                    && refusal.answer().contains(chat::hub::NOT_STORED)
+                {
+                    refused.lock().unwrap().insert(text);
+                }
+                answer
+            }
         }
     };
     let server = if which == Server::Nats {
@@ -88,11 +100,25 @@ async fn messages_survive_a_restart_of(which: Server) {
         .map(|(seq, _)| *seq)
         .max()
         .expect("messages were acknowledged");
-    let mut history = std::collections::HashMap::new();
+    let mut history = HashMap::new();
     while history.keys().max().is_none_or(|seq| *seq < last) {
         let frame = reader.next_of("message").await;
         let seq = frame["seq"].as_u64().expect("a sequence number");
         history.insert(seq, frame["text"].as_str().expect("a text").to_owned());
+    }
+    // A refusal that says "not stored" is true: sending again makes no duplicate.
+    let refused = refused.lock().unwrap();
+    if which == Server::Nats {
+        assert!(
+            !refused.is_empty(),
+            "a broker known to be down refuses before storing"
+        );
+    }
+    for (seq, text) in &history {
+        assert!(
+            !refused.contains(text),
+            "message {seq} ({text:?}) was refused as not stored, yet stored"
+        );
     }
     for (seq, text) in &report.acknowledged {
         assert_eq!(

@@ -55,6 +55,11 @@ impl Refusal {
         }
     }
 
+    /// How the service answered.
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+
     /// An HTTP answer other than the write's success: expected when it is a 503
     /// `application/problem+json` with `Retry-After`.
     pub async fn from_response(response: reqwest::Response) -> Refusal {
