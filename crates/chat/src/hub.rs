@@ -100,6 +100,10 @@ enum Command {
     Leave {
         member: u64,
     },
+    /// Numbered messages the broker did not take: delivered to this replica's members directly.
+    Deliver {
+        messages: Vec<Message>,
+    },
 }
 
 /// Every room of this replica.
@@ -237,7 +241,8 @@ impl Hub {
         rooms.insert(room.clone(), handle.clone());
         metrics::gauge!(telemetry::ROOMS).set(rooms.len() as f64);
         drop(rooms);
-        tokio::spawn(ingest(self.clone(), room.clone(), inbound_rx));
+        let local = handle.commands.downgrade();
+        tokio::spawn(ingest(self.clone(), room.clone(), inbound_rx, local));
         tokio::spawn(run_room(
             self.clone(),
             room.clone(),
@@ -265,8 +270,14 @@ impl Hub {
     }
 }
 
-/// Appends and publishes what local members send, a batch at a time.
-async fn ingest(hub: Hub, room: RoomName, mut inbound: mpsc::Receiver<Inbound>) {
+/// Appends and publishes what local members send, a batch at a time. `local` reaches the
+/// room's own task (weakly, so it does not keep the room open).
+async fn ingest(
+    hub: Hub,
+    room: RoomName,
+    mut inbound: mpsc::Receiver<Inbound>,
+    local: mpsc::WeakSender<Command>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = telemetry::now_ms();
@@ -280,14 +291,29 @@ async fn ingest(hub: Hub, room: RoomName, mut inbound: mpsc::Receiver<Inbound>) 
             })
             .collect();
         let count = u64::try_from(messages.len()).unwrap_or(u64::MAX);
-        match store_and_publish(&hub, &room, &mut messages).await {
-            Ok(()) => {
+        let refused = match store_and_publish(&hub, &room, &mut messages).await {
+            Ok(()) => None,
+            Err(Unpublished::Stored(error)) => {
+                // Stored and numbered: refusing now would be untrue (the room's history has
+                // them, and other replicas fill the gap from the log once the broker carries a
+                // later message), so this replica's members get them at once.
+                tracing::warn!(room = room.as_str(), error = %error, "Stored messages could not be published; delivering them on this replica.");
+                if let Some(commands) = local.upgrade() {
+                    let _ = commands.send(Command::Deliver { messages }).await;
+                }
+                None
+            }
+            Err(Unpublished::NotStored(error)) => Some((error, NOT_STORED)),
+            Err(Unpublished::MaybeStored(error)) => Some((error, MAYBE_STORED)),
+        };
+        match refused {
+            None => {
                 hub.inner.instruments.accepted.increment(count);
                 hub.inner
                     .budgets
                     .record_ratio(telemetry::DELIVERED_SLO, count, 0);
             }
-            Err(error) => {
+            Some((error, detail)) => {
                 tracing::warn!(room = room.as_str(), error = %error, "Messages could not be stored or published.");
                 hub.inner.instruments.failed.increment(count);
                 hub.inner
@@ -295,7 +321,7 @@ async fn ingest(hub: Hub, room: RoomName, mut inbound: mpsc::Receiver<Inbound>) 
                     .record_ratio(telemetry::DELIVERED_SLO, count, count);
                 let frame: Frame = ServerFrame::Error {
                     code: "unavailable",
-                    detail: "the message could not be stored; send it again shortly",
+                    detail,
                     limit: None,
                 }
                 .to_text()
@@ -309,17 +335,48 @@ async fn ingest(hub: Hub, room: RoomName, mut inbound: mpsc::Receiver<Inbound>) 
     }
 }
 
+/// The `unavailable` detail when the message certainly was not stored.
+pub const NOT_STORED: &str = "the message was not stored; send it again shortly";
+/// The `unavailable` detail when storing it failed part way (a timeout, a connection lost):
+/// it may have been stored, and then it appears in the room under its number.
+pub const MAYBE_STORED: &str =
+    "the message may not have been stored; send it again shortly if it does not appear";
+
+/// Why a batch was not published.
+enum Unpublished {
+    /// Refused before the log saw it.
+    NotStored(StorageError),
+    /// The log failed: whether it stored the batch before failing is unknown (a commit whose
+    /// answer was lost, or that finished after the time limit, is stored).
+    MaybeStored(StorageError),
+    /// Stored and numbered, but the broker did not take it.
+    Stored(StorageError),
+}
+
 async fn store_and_publish(
     hub: &Hub,
     room: &RoomName,
     messages: &mut [Message],
-) -> Result<(), StorageError> {
+) -> Result<(), Unpublished> {
+    // A stored message is a delivered one (the log numbers it and members read it back), so
+    // a batch is refused before the log sees it while the broker is known to be down: an
+    // `unavailable` answer then means "not stored", and sending again makes no duplicate.
+    if !hub.inner.broker.is_connected() {
+        return Err(Unpublished::NotStored(StorageError::Unavailable(
+            "the broker is reconnecting".into(),
+        )));
+    }
     // The log stores what a client needs to redisplay the message; it numbers it.
     let entries: Vec<Vec<u8>> = messages
         .iter()
         .map(|message| serde_json::to_vec(message).unwrap_or_default())
         .collect();
-    let first = hub.inner.log.append(room.as_str(), &entries).await?;
+    let first = hub
+        .inner
+        .log
+        .append(room.as_str(), &entries)
+        .await
+        .map_err(Unpublished::MaybeStored)?;
     for (offset, message) in (0u64..).zip(messages.iter_mut()) {
         message.seq = first + offset;
     }
@@ -327,7 +384,11 @@ async fn store_and_publish(
         messages: messages.to_vec(),
     };
     let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-    hub.inner.broker.publish(room.as_str(), payload).await
+    hub.inner
+        .broker
+        .publish(room.as_str(), payload)
+        .await
+        .map_err(Unpublished::Stored)
 }
 
 struct Member {
@@ -400,6 +461,7 @@ async fn run_room(
                     let _ = reply.send(joined);
                 }
                 Some(Command::Leave { member }) => room.leave(member),
+                Some(Command::Deliver { messages }) => room.accept(messages),
                 None => break,
             },
             event = subscription.next() => match event {
@@ -550,14 +612,7 @@ impl Room {
 
     async fn on_broker_event(&mut self, payload: &[u8]) {
         match serde_json::from_slice::<BrokerEvent>(payload) {
-            Ok(BrokerEvent::Messages { messages }) => {
-                for message in messages {
-                    if message.seq > self.delivered {
-                        self.early.insert(message.seq, message);
-                    }
-                }
-                self.deliver_ready();
-            }
+            Ok(BrokerEvent::Messages { messages }) => self.accept(messages),
             Ok(BrokerEvent::Presence { replica, members }) => {
                 if replica == self.hub.inner.replica {
                     return;
@@ -580,6 +635,18 @@ impl Room {
                 tracing::warn!(room = self.name.as_str(), error = %error, "An unreadable broker event was dropped.");
             }
         }
+    }
+
+    /// Takes numbered messages (from the broker, or from this replica's ingest when the broker
+    /// did not take them) and delivers what follows `delivered`; a message seen twice is
+    /// delivered once.
+    fn accept(&mut self, messages: Vec<Message>) {
+        for message in messages {
+            if message.seq > self.delivered {
+                self.early.insert(message.seq, message);
+            }
+        }
+        self.deliver_ready();
     }
 
     /// Delivers every message that follows `delivered` without a gap.

@@ -17,7 +17,9 @@
 //! - `{"type":"error","code":"message_too_large","detail":"…","limit":4096}`: a frame was
 //!   refused; the connection stays open. Codes: `invalid_frame`, `not_joined`, `already_joined`,
 //!   `invalid_room`, `invalid_name`, `empty_message`, `message_too_large`, `rate_limited`,
-//!   `history_truncated`, `unavailable`.
+//!   `history_truncated`, `unavailable`. An `unavailable` answer to a `send` says in its detail
+//!   whether the message certainly was not stored (the broker is down: send it again) or may
+//!   have been (storing it failed part way: if it was, it arrives as a `message` like any other).
 //!
 //! Close codes: 1001 the server is shutting down (reconnect, resume with `last_seq`); 1008 a
 //! binary frame or a protocol violation; 1009 a frame over the hard cap; 4000 too slow to keep

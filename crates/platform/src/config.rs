@@ -97,7 +97,8 @@ pub struct Settings {
     pub broker: BrokerSettings,
 }
 
-/// `[broker]`: where replicas publish to each other.
+/// `[broker]`: where replicas publish to each other. Its connection follows the timeouts of
+/// `[storage]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerSettings {
@@ -151,10 +152,10 @@ pub struct StorageSettings {
     pub migrate: bool,
     /// Largest number of pooled connections. Default 16.
     pub max_connections: u32,
-    /// Longest wait for a connection, so a dead server fails fast. Default `2s`.
+    /// Longest wait for a connection, so a dead server fails fast; the broker's too. Default `2s`.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Longest time one storage operation may take. Default `3s`.
+    /// Longest time one storage operation may take; a broker's publish too. Default `3s`.
     #[serde(with = "humantime_serde")]
     pub operation_timeout: Duration,
 }

@@ -264,8 +264,12 @@ impl<S> Context<S> {
         &self,
         namespace: &str,
     ) -> Result<Arc<dyn storage::pubsub::PubSub>, StartError> {
-        let broker =
-            storage::pubsub::open_pubsub(self.settings.broker.url.expose(), namespace).await?;
+        let broker = storage::pubsub::open_pubsub_with(
+            self.settings.broker.url.expose(),
+            namespace,
+            &storage::ConnectOptions::from(&self.settings.storage),
+        )
+        .await?;
         let checked = broker.clone();
         self.register_backend(
             broker.backend(),

@@ -1,5 +1,8 @@
 //! Building blocks for services' own tests (feature `testing`): [`TestApp`] runs the real
-//! start-up path — configuration, storage, stack, admin — on random ports inside the test.
+//! start-up path — configuration, storage, stack, admin — on random ports inside the test;
+//! [`ServiceProcess`] runs a service binary; [`FaultProxy`] cuts a service off a shared server;
+//! [`ServerProcess`] runs a private instance of a real server that a test may stop and start,
+//! and [`backend_restart`] drives writes through such an outage.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +13,12 @@ use serde::de::DeserializeOwned;
 use crate::config::{self, Source};
 use crate::server::{self, RunningServer};
 use crate::service::Service;
+
+mod outage;
+mod servers;
+
+pub use outage::{OUTAGE_ANSWER_LIMIT, OutageReport, Refusal, backend_restart};
+pub use servers::{Server, ServerProcess};
 
 /// A service serving on `127.0.0.1:0` (API and admin), with a client.
 pub struct TestApp {

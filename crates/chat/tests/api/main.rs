@@ -4,6 +4,7 @@
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
 #![allow(clippy::unwrap_used)]
 
+mod backend_restart;
 mod fuzz;
 mod helpers;
 mod limits;

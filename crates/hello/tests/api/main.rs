@@ -3,6 +3,7 @@
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
 #![allow(clippy::unwrap_used)]
 
+mod backend_restart;
 mod birthdays;
 mod cli;
 mod durability;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod backend_restart;
 mod bad_input;
 mod cli;
 mod durability;

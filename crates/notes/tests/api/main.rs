@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod backend_restart;
 mod bad_input;
 mod cli;
 mod durability;

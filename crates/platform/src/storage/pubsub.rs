@@ -64,6 +64,12 @@ pub trait PubSub: Send + Sync + 'static {
     async fn subscribe(&self, topic: &str) -> Result<Subscription, StorageError>;
     /// A cheap round trip that proves the broker answers; feeds `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// Whether the client is connected now, as far as it knows without a round trip: `false`
+    /// means a publish would fail, so a caller can refuse work it could not undo (chat stores a
+    /// message only when it can also publish it). Backends that cannot tell say `true`.
+    fn is_connected(&self) -> bool {
+        true
+    }
     /// The backend's name in metrics and `/info`.
     fn backend(&self) -> &'static str;
 }
@@ -102,10 +108,20 @@ pub(crate) fn validate_topic(topic: &str) -> Result<(), StorageError> {
 /// # Ok(()) }
 /// ```
 pub async fn open_pubsub(url: &str, namespace: &str) -> Result<Arc<dyn PubSub>, StorageError> {
+    let defaults = super::ConnectOptions::from(&crate::config::StorageSettings::default());
+    open_pubsub_with(url, namespace, &defaults).await
+}
+
+/// [`open_pubsub`] with the connection limits of `options`: a service's broker takes those of
+/// its `[storage]` section (`connect_timeout`, `operation_timeout`), so one setting bounds how
+/// long any backend may keep a request waiting.
+pub async fn open_pubsub_with(
+    url: &str,
+    namespace: &str,
+    options: &super::ConnectOptions,
+) -> Result<Arc<dyn PubSub>, StorageError> {
     super::validate_namespace(namespace)?;
     let scheme = url.split(':').next().unwrap_or_default();
-    // `[broker]` has only a URL: the network brokers take the storage defaults for timeouts.
-    let options = super::ConnectOptions::from(&crate::config::StorageSettings::default());
     let broker: Arc<dyn PubSub> = match scheme {
         "memory" => {
             // In-process, it cannot stall: no timer on every call.
@@ -114,10 +130,8 @@ pub async fn open_pubsub(url: &str, namespace: &str) -> Result<Arc<dyn PubSub>, 
                 broker, None,
             )));
         }
-        "redis" | "rediss" => {
-            Arc::new(redis::RedisPubSub::connect(url, namespace, &options).await?)
-        }
-        "nats" | "tls" => Arc::new(nats::NatsPubSub::connect(url, namespace, &options).await?),
+        "redis" | "rediss" => Arc::new(redis::RedisPubSub::connect(url, namespace, options).await?),
+        "nats" | "tls" => Arc::new(nats::NatsPubSub::connect(url, namespace, options).await?),
         other => {
             return Err(StorageError::InvalidUrl(format!(
                 "the broker has no `{other}:` backend; expected one of memory:, redis:, nats:, tls:"

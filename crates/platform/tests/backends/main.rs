@@ -15,6 +15,7 @@
 
 mod log;
 mod pubsub;
+mod servers;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

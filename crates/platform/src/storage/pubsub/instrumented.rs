@@ -52,6 +52,10 @@ impl PubSub for InstrumentedPubSub {
         self.meter.observe("ping", self.inner.ping(), ok).await
     }
 
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

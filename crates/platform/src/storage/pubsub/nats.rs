@@ -16,7 +16,8 @@
 //! - [x] order: each subscriber sees a subject's messages in the order the server received them
 //! - [x] slow subscribers: async-nats queues 65536 messages per subscription and drops beyond
 //! - [x] reconnects by itself; messages published meanwhile are lost, and `publish` and
-//!   `subscribe` fail with [`StorageError::Unavailable`] while disconnected
+//!   `subscribe` fail with [`StorageError::Unavailable`] while disconnected, which
+//!   `is_connected` tells without a round trip
 //! - [ ] delivery guarantees: at most once; `Ok` from `publish` means the message was written
 //!   to the server's socket (NATS core has no acknowledgement), not that the server routed it
 //! - [ ] JetStream: not used
@@ -174,6 +175,10 @@ impl PubSub for NatsPubSub {
     async fn ping(&self) -> Result<(), StorageError> {
         self.connected()?;
         self.round_trip().await
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected().is_ok()
     }
 
     fn backend(&self) -> &'static str {

@@ -1,0 +1,305 @@
+//! A backend outage under load, for services' tests: concurrent writers keep calling a
+//! service while the real server behind it ([`ServerProcess`]) is stopped and started again.
+//! Every answer is timed and kept; [`backend_restart`] asserts what the design promises (fast
+//! refusals — 503 problems over HTTP — and failing readiness while the server is gone, recovery
+//! without a restart of the service) and returns the acknowledged writes, so the test can read
+//! each one back.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{ServerProcess, eventually, eventually_within};
+
+/// Longest any answer may take while the server is down.
+pub const OUTAGE_ANSWER_LIMIT: Duration = Duration::from_secs(1);
+/// Writes acknowledged before the server is stopped, and again after it is back.
+const ACKNOWLEDGED_EACH_SIDE: usize = 40;
+/// Refusals seen while the server is down before it is started again.
+const REFUSALS_WHILE_DOWN: usize = 40;
+/// Longest the service may take to accept writes again once the server accepts connections.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(20);
+
+/// What one write attempt came to.
+#[derive(Debug)]
+struct Answer<K> {
+    started: Instant,
+    finished: Instant,
+    outcome: Outcome<K>,
+}
+
+#[derive(Debug)]
+enum Outcome<K> {
+    /// The service acknowledged the write; `K` is what reads it back.
+    Acknowledged(K),
+    /// The service refused it.
+    Refused(Refusal),
+}
+
+/// A write the service did not acknowledge: how it said so, and whether that is the refusal
+/// the design promises for an unavailable backend.
+#[derive(Debug)]
+pub struct Refusal {
+    expected: bool,
+    answer: String,
+}
+
+impl Refusal {
+    /// A refusal described by `answer` (e.g. the frame received); `expected` when it is the
+    /// one the service promises while its backend is down.
+    pub fn new(expected: bool, answer: impl Into<String>) -> Refusal {
+        Refusal {
+            expected,
+            answer: answer.into(),
+        }
+    }
+
+    /// How the service answered.
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+
+    /// An HTTP answer other than the write's success: expected when it is a 503
+    /// `application/problem+json` with `Retry-After`.
+    pub async fn from_response(response: reqwest::Response) -> Refusal {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let status = response.status().as_u16();
+        let expected = status == 503
+            && content_type == crate::http::problem::CONTENT_TYPE
+            && retry_after.is_some();
+        let body = response.text().await.unwrap_or_default();
+        Refusal::new(
+            expected,
+            format!("{status}, content-type {content_type:?}, retry-after {retry_after:?}: {body}"),
+        )
+    }
+}
+
+/// What [`backend_restart`] measured, and the writes the service acknowledged.
+#[derive(Debug)]
+pub struct OutageReport<K> {
+    /// Every acknowledged write, before, during (in flight at the stop) and after the outage.
+    pub acknowledged: Vec<K>,
+    /// Answers given while the server was down (503 problems, and writes in flight at the stop).
+    pub outage_answers: usize,
+    /// The slowest of them.
+    pub max_outage_latency: Duration,
+    /// From the server's exit to the first refusal (zero if one came while it was shutting down).
+    pub first_refusal_after_stop: Duration,
+    /// From the server accepting connections again to the first acknowledged write.
+    pub recovery: Duration,
+}
+
+impl<K> std::fmt::Display for OutageReport<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} writes acknowledged; {} answers while the server was down, the slowest in {:?}; \
+             the first refusal {:?} after the server exited; writes acknowledged again {:?} after it \
+             accepted connections",
+            self.acknowledged.len(),
+            self.outage_answers,
+            self.max_outage_latency,
+            self.first_refusal_after_stop,
+            self.recovery
+        )
+    }
+}
+
+/// Runs `writers` tasks that call `write(writer, number)` in a loop (`writer` is the task's
+/// index, for a connection of its own; `number` is one no other call gets) against a service
+/// that stores into `server`, whose admin listener is `admin`:
+///
+/// 1. once writes are acknowledged, stops `server` ([`ServerProcess::stop`]);
+/// 2. while it is down: every answer is an expected [`Refusal`] (over HTTP a 503
+///    `application/problem+json` with `Retry-After`), given in under [`OUTAGE_ANSWER_LIMIT`]
+///    (a write in flight at the stop may still succeed, as quickly), the first within
+///    [`OUTAGE_ANSWER_LIMIT`] of the server's exit, and the admin `/readyz` answers 503;
+/// 3. starts `server` again: writes are acknowledged again and `/readyz` answers 200 with no
+///    help from the test.
+///
+/// `write` returns `Ok(key)` for an acknowledged write and `Err(refusal)` for any other answer
+/// ([`Refusal::from_response`] over HTTP). Panics when an assertion fails; otherwise returns
+/// every acknowledged key for the test to read back.
+pub async fn backend_restart<K, W, Fut>(
+    server: &mut ServerProcess,
+    admin: SocketAddr,
+    writers: usize,
+    write: W,
+) -> OutageReport<K>
+where
+    K: std::fmt::Debug + Send + 'static,
+    W: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<K, Refusal>> + Send + 'static,
+{
+    let answers: Arc<Mutex<Vec<Answer<K>>>> = Arc::default();
+    let running = Arc::new(AtomicBool::new(true));
+    let numbers = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let (write, answers, running, numbers) = (
+                write.clone(),
+                answers.clone(),
+                running.clone(),
+                numbers.clone(),
+            );
+            tokio::spawn(async move {
+                while running.load(Ordering::Relaxed) {
+                    let number = numbers.fetch_add(1, Ordering::Relaxed);
+                    let started = Instant::now();
+                    let outcome = match write(writer, number).await {
+                        Ok(key) => Outcome::Acknowledged(key),
+                        Err(refusal) => Outcome::Refused(refusal),
+                    };
+                    let answer = Answer {
+                        started,
+                        finished: Instant::now(),
+                        outcome,
+                    };
+                    lock(&answers).push(answer);
+                }
+            })
+        })
+        .collect();
+    let readyz = format!("http://{admin}/readyz");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client builds");
+    let ready = |status: u16| {
+        let (client, readyz) = (client.clone(), readyz.clone());
+        move || {
+            let (client, readyz) = (client.clone(), readyz.clone());
+            async move {
+                client
+                    .get(&readyz)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().as_u16() == status)
+            }
+        }
+    };
+    let acknowledged_since = |since: Instant| {
+        let answers = answers.clone();
+        move || {
+            let count = lock(&answers)
+                .iter()
+                .filter(|a| a.started >= since && matches!(a.outcome, Outcome::Acknowledged(_)))
+                .count();
+            async move { count >= ACKNOWLEDGED_EACH_SIDE }
+        }
+    };
+    let refused_since = |since: Instant| {
+        let answers = answers.clone();
+        move || {
+            let count = lock(&answers)
+                .iter()
+                .filter(|a| a.started >= since && matches!(a.outcome, Outcome::Refused(_)))
+                .count();
+            async move { count >= REFUSALS_WHILE_DOWN }
+        }
+    };
+
+    let began = Instant::now();
+    eventually(ready(200)).await;
+    eventually(acknowledged_since(began)).await;
+
+    let stopping = Instant::now();
+    server.stop().await;
+    let stopped = Instant::now();
+    eventually(ready(503)).await;
+    eventually(refused_since(stopped)).await;
+
+    let starting = Instant::now();
+    server.start().await;
+    let started = Instant::now();
+    eventually_within(RECOVERY_LIMIT, acknowledged_since(started)).await;
+    eventually_within(RECOVERY_LIMIT, ready(200)).await;
+
+    running.store(false, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("a writer ran to the end");
+    }
+    let answers = std::mem::take(&mut *lock(&answers));
+    check(answers, stopping, stopped, starting, started)
+}
+
+/// Asserts the promises over every answer and sums them up.
+fn check<K: std::fmt::Debug>(
+    answers: Vec<Answer<K>>,
+    stopping: Instant,
+    stopped: Instant,
+    starting: Instant,
+    started: Instant,
+) -> OutageReport<K> {
+    let mut outage_answers = 0;
+    let mut max_outage_latency = Duration::ZERO;
+    let mut first_refusal: Option<Instant> = None;
+    let mut recovered: Option<Instant> = None;
+    let mut acknowledged = Vec::new();
+    for answer in answers {
+        let latency = answer.finished - answer.started;
+        let during_outage = answer.finished > stopping && answer.started < starting;
+        if during_outage {
+            outage_answers += 1;
+            max_outage_latency = max_outage_latency.max(latency);
+            assert!(
+                latency < OUTAGE_ANSWER_LIMIT,
+                "an answer took {latency:?} while the server was down: {:?}",
+                answer.outcome
+            );
+        }
+        match answer.outcome {
+            Outcome::Acknowledged(key) => {
+                assert!(
+                    !(answer.started > stopped && answer.finished < starting),
+                    "a write was acknowledged while the server was down"
+                );
+                if answer.started >= started {
+                    recovered = Some(recovered.map_or(answer.finished, |r| r.min(answer.finished)));
+                }
+                acknowledged.push(key);
+            }
+            Outcome::Refused(refusal) => {
+                assert!(
+                    refusal.expected,
+                    "a write was refused in a way the service does not promise: {}",
+                    refusal.answer
+                );
+                if answer.finished > stopping {
+                    first_refusal =
+                        Some(first_refusal.map_or(answer.finished, |f| f.min(answer.finished)));
+                }
+            }
+        }
+    }
+    let first_refusal = first_refusal.expect("writes were refused while the server was down");
+    let first_refusal_after_stop = first_refusal.saturating_duration_since(stopped);
+    assert!(
+        first_refusal_after_stop < OUTAGE_ANSWER_LIMIT,
+        "the first refusal came {first_refusal_after_stop:?} after the server exited"
+    );
+    let recovered = recovered.expect("writes were acknowledged after the restart");
+    OutageReport {
+        acknowledged,
+        outage_answers,
+        max_outage_latency,
+        first_refusal_after_stop,
+        recovery: recovered - started,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
