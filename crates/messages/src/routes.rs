@@ -96,6 +96,7 @@ pub struct DigestList {
     digest_list: Vec<String>,
     /// The `cursor` of the next page; absent on the last one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]{20}-[0-9a-f]{64}$")]
     next: Option<String>,
 }
 
@@ -106,7 +107,9 @@ pub struct Page {
     /// Digests per page, 1 to 1000. Default 100.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// The `next` of the previous page.
+    /// The `next` of the previous page. Anything that is not a listing key
+    /// (`<20 digits>-<64 lowercase hex>`) is a 400 problem.
+    #[param(pattern = "^[0-9]{20}-[0-9a-f]{64}$")]
     cursor: Option<String>,
 }
 

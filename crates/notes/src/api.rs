@@ -121,44 +121,93 @@ pub struct Token {
 /// A pad.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PadDocument {
+    #[schema(minimum = 1)]
     id: i64,
     name: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
 /// A note.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoteDocument {
+    #[schema(minimum = 1)]
     id: i64,
     name: String,
     text: String,
+    #[schema(minimum = 1)]
     pad_id: Option<i64>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     updated_at: String,
 }
+
+/// A pad's or note's name: 1 to 100 characters once white space is trimmed from both ends. The
+/// classes of the pattern are exactly the characters Rust's `char::is_whitespace` trims, so the
+/// document and `domain::parse_name` agree on every string.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^[\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[\s\S]{0,98}[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+)]
+pub struct NameText(pub String);
+
+/// A note's text: anything with at least one character that is not white space.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)]
+pub struct NoteText(pub String);
 
 /// The body of `POST`/`PUT /api/v1/pads…`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PadInput {
-    /// 1 to 100 characters after trimming.
+    /// 1 to 100 characters after trimming white space (the pattern says exactly that).
+    #[schema(value_type = NameText)]
     name: String,
 }
 
 /// The body of `POST`/`PUT /api/v1/notes…`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteInput {
-    /// 1 to 100 characters after trimming.
+    /// 1 to 100 characters after trimming white space (the pattern says exactly that).
+    #[schema(value_type = NameText)]
     name: String,
-    /// Not blank.
+    /// Not only white space.
+    #[schema(value_type = NoteText)]
     text: String,
-    /// One of the user's pads, or absent/null for none.
-    #[serde(default)]
+    /// One of the user's pads (another id is a 422 problem), or absent/null for none. A number
+    /// with a zero fraction (`3.0`) is the integer it equals, as JSON Schema has it.
+    #[serde(default, deserialize_with = "optional_integer")]
+    #[schema(minimum = 1)]
     pad_id: Option<i64>,
+}
+
+/// An optional integer as JSON Schema's `integer` has it: `3`, and `3.0` too.
+fn optional_integer<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(integer) = number.as_i64() {
+        return Ok(Some(integer));
+    }
+    number
+        .as_f64()
+        .filter(|float| float.fract() == 0.0)
+        .and_then(|float| format!("{float:.0}").parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid value: {number}, expected an i64 integer"))
+        })
 }
 
 /// Filters of `GET /api/v1/notes`.
@@ -305,6 +354,7 @@ async fn create_pad(
 
 /// One pad.
 #[utoipa::path(get, path = "/api/v1/pads/{id}",
+    params(("id" = i64, Path, description = "The pad's id", minimum = 1)),
     responses((status = 200, body = PadDocument),
         (status = 404, description = "No such pad of this user", body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -323,6 +373,7 @@ async fn get_pad(
 
 /// Renames a pad.
 #[utoipa::path(put, path = "/api/v1/pads/{id}",
+    params(("id" = i64, Path, description = "The pad's id", minimum = 1)),
     request_body(content = PadInput, content_type = "application/json"),
     responses((status = 200, body = PadDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -351,6 +402,7 @@ async fn update_pad(
 
 /// Deletes a pad and its notes.
 #[utoipa::path(delete, path = "/api/v1/pads/{id}",
+    params(("id" = i64, Path, description = "The pad's id", minimum = 1)),
     responses((status = 204), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn delete_pad(
@@ -429,6 +481,7 @@ async fn create_note(
 
 /// One note.
 #[utoipa::path(get, path = "/api/v1/notes/{id}",
+    params(("id" = i64, Path, description = "The note's id", minimum = 1)),
     responses((status = 200, body = NoteDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn get_note(
@@ -446,6 +499,7 @@ async fn get_note(
 
 /// Replaces a note's name, text and pad.
 #[utoipa::path(put, path = "/api/v1/notes/{id}",
+    params(("id" = i64, Path, description = "The note's id", minimum = 1)),
     request_body(content = NoteInput, content_type = "application/json"),
     responses((status = 200, body = NoteDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -479,6 +533,7 @@ async fn update_note(
 
 /// Deletes a note.
 #[utoipa::path(delete, path = "/api/v1/notes/{id}",
+    params(("id" = i64, Path, description = "The note's id", minimum = 1)),
     responses((status = 204), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn delete_note(
@@ -503,7 +558,8 @@ async fn delete_note(
     info(title = "notes", description = "Notejam's pads and notes as a JSON API."),
     paths(create_token, list_pads, create_pad, get_pad, update_pad, delete_pad,
         list_notes, create_note, get_note, update_note, delete_note),
-    components(schemas(Credentials, Token, PadDocument, NoteDocument, PadInput, NoteInput, ProblemDocument)),
+    components(schemas(Credentials, Token, PadDocument, NoteDocument, PadInput, NoteInput, NameText,
+        NoteText, ProblemDocument)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -103,7 +103,8 @@ where
     );
     let mut routes = service.build(context).await?;
     if let Some(openapi) = service.openapi() {
-        let document = Arc::new(openapi());
+        // The service's document plus the answers the platform gives on every route.
+        let document = Arc::new(crate::http::openapi::document(openapi()));
         routes = routes.route(
             "/openapi.json",
             get(move || async move { axum::Json(document.as_ref().clone()) }),

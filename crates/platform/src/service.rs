@@ -113,7 +113,8 @@ where
         &self.slos
     }
 
-    /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port.
+    /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port, completed
+    /// with the answers the platform gives on every route ([`crate::http::openapi::document`]).
     pub fn with_openapi(mut self, openapi: fn() -> utoipa::openapi::OpenApi) -> Self {
         self.openapi = Some(openapi);
         self

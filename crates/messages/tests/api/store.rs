@@ -140,3 +140,50 @@ async fn openapi_document_lists_every_route() {
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn the_documented_cursor_is_exactly_what_the_listing_hands_out_and_accepts() {
+    // Found by schemathesis: the document allowed any string as `cursor`, and `cursor=` (which it
+    // allowed) was refused with 400.
+    let app = crate::helpers::spawn_with("memory:", &[]).await;
+    let document: Value = app.app.get("/openapi.json").await.json().await.unwrap();
+    for path in ["/messages", "/all-messages"] {
+        let parameters = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+        let pattern = regex::Regex::new(cursor["schema"]["pattern"].as_str().unwrap()).unwrap();
+        let next = &document["components"]["schemas"]["DigestList"]["properties"]["next"];
+        assert_eq!(next["pattern"], cursor["schema"]["pattern"], "{path}");
+
+        app.store(&unique_message()).await;
+        app.store(&unique_message()).await;
+        let page: Value = app
+            .app
+            .get(&format!("{path}?limit=1"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let handed_out = page["next"].as_str().unwrap();
+        assert!(pattern.is_match(handed_out), "{handed_out}");
+
+        let never_handed_out = format!("{}-{}", "9".repeat(20), "f".repeat(64));
+        assert!(pattern.is_match(&never_handed_out));
+        let response = app
+            .app
+            .get(&format!("{path}?cursor={never_handed_out}"))
+            .await;
+        assert_eq!(response.status(), 200, "a well-formed cursor is a position");
+        for refused in [
+            "",
+            "nonsense",
+            &handed_out.to_uppercase(),
+            &format!("{handed_out}0"),
+        ] {
+            assert!(!pattern.is_match(refused), "{refused:?}");
+            let response = app.app.get(&format!("{path}?cursor={refused}")).await;
+            assert_problem(response, 400).await;
+        }
+    }
+}
