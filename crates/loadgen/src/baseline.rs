@@ -1,5 +1,5 @@
-//! The bare axum handler every service is compared with: the same routes as hello and messages,
-//! no middleware, fixed JSON bodies. Whatever a service costs above this is the platform stack,
+//! The bare axum handler every service is compared with: the same routes as hello, messages and
+//! notes' JSON API, no middleware, fixed JSON bodies. Whatever a service costs above this is the platform stack,
 //! the domain and storage.
 //!
 //! With TLS it terminates TLS as the platform does (the same rustls configuration from
@@ -37,12 +37,53 @@ pub const STORED_LOCATION: &str =
 /// The body `GET /messages/{digest}` answers: a 100-byte message, as the messages scenarios post.
 pub const MESSAGE: &str = r#"{"message":"loadgen fixture message 00000000. The quick brown fox jumps over the lazy dog. The quick brown fox j"}"#;
 
-/// The routes of hello and messages, nothing else: no request id, tracing, metrics or limits.
+/// The routes of hello, messages and notes' notes API, nothing else: no request id, tracing,
+/// metrics, limits or authentication.
 pub fn router() -> Router {
+    let listed = Bytes::from(notes_list());
+    let created = Bytes::from(note_document(1, "note 0"));
     Router::new()
         .route("/hello/{username}", get(greet).put(save))
         .route("/messages", post(store_message))
         .route("/messages/{digest}", get(read_message))
+        .route(
+            "/api/v1/notes",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], listed) }).post(
+                // Reads the whole body, as notes must, and answers as notes does: 201,
+                // `Location`, the note.
+                move |_body: Bytes| async move {
+                    (
+                        StatusCode::CREATED,
+                        [
+                            (CONTENT_TYPE, "application/json"),
+                            (LOCATION, "/api/v1/notes/1"),
+                        ],
+                        created,
+                    )
+                },
+            ),
+        )
+}
+
+/// One note as notes' API writes it, with the scenarios' text and fixed times.
+pub fn note_document(id: i64, name: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "name": name,
+        "text": crate::scenario::notes::TEXT,
+        "pad_id": null,
+        "created_at": "2026-11-23T10:00:00.123456Z",
+        "updated_at": "2026-11-23T10:00:00.123456Z",
+    })
+    .to_string()
+}
+
+/// The body `GET /api/v1/notes` answers: as many notes as the list scenario's user has.
+pub fn notes_list() -> String {
+    let notes: Vec<String> = (0..crate::scenario::notes::LISTED_NOTES)
+        .map(|idx| note_document(idx as i64 + 1, &format!("note {idx}")))
+        .collect();
+    format!("[{}]", notes.join(","))
 }
 
 async fn greet() -> impl IntoResponse {
@@ -120,6 +161,15 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ro
 mod tests {
     use super::*;
     use crate::scenario::messages;
+
+    #[test]
+    fn the_notes_list_has_every_note_of_the_scenario() {
+        let list: serde_json::Value = serde_json::from_str(&notes_list()).expect("JSON");
+        let notes = list.as_array().expect("an array");
+        assert_eq!(notes.len(), crate::scenario::notes::LISTED_NOTES);
+        assert_eq!(notes[0]["name"], "note 0");
+        assert_eq!(notes[0]["text"], crate::scenario::notes::TEXT);
+    }
 
     #[test]
     fn the_fixed_bodies_are_what_messages_answers() {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::scenario::{Kind, Service};
 
@@ -25,9 +25,12 @@ pub struct Cli {
 pub enum Command {
     /// Load one HTTP server and print a JSON summary.
     Http(HttpArgs),
-    /// Start a service (memory, SQLite; messages also with TLS off and on) and the bare baseline,
-    /// load each, print a Markdown report.
+    /// Start a service, or all of them (memory, SQLite; messages also with TLS off and on), and
+    /// the bare baseline, load each, print a Markdown report.
     Bench(BenchArgs),
+    /// Load one service open-loop at a fixed rate for a minute, sample its memory every second,
+    /// and fail on any error or on memory that keeps growing.
+    Soak(SoakArgs),
 }
 
 /// How long and how hard to load; shared by `http` and `bench`.
@@ -42,7 +45,8 @@ pub struct LoadArgs {
     /// Unmeasured load before each measurement.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub warmup: Duration,
-    /// Records written before a GET run and read during it: hello users, messages.
+    /// Records written before a GET run and read during it: hello users, messages. (notes' list
+    /// always reads its user's 20 notes.)
     #[arg(long, alias = "users", default_value_t = 1000)]
     pub fixtures: usize,
 }
@@ -60,7 +64,8 @@ pub struct HttpArgs {
     /// The service behind the URL.
     #[arg(long, value_enum, default_value_t = Service::Hello)]
     pub service: Service,
-    /// Which requests to send: get or put for hello, post or get for messages.
+    /// Which requests to send: get or put for hello, post or get for messages and notes, or the
+    /// soak's mix for any.
     #[arg(long, value_enum)]
     pub scenario: Kind,
     /// Load shape.
@@ -68,12 +73,47 @@ pub struct HttpArgs {
     pub load: LoadArgs,
 }
 
+/// What `loadgen bench` measures: one service, or every one in a single run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    /// hello against the baseline.
+    Hello,
+    /// messages, TLS off and on, against the baseline in each mode.
+    Messages,
+    /// notes' JSON API against the baseline.
+    Notes,
+    /// hello, messages and notes against the baseline, in one run and one table.
+    All,
+}
+
+impl Suite {
+    /// The services it measures, in report order.
+    pub fn services(self) -> Vec<Service> {
+        match self {
+            Suite::Hello => vec![Service::Hello],
+            Suite::Messages => vec![Service::Messages],
+            Suite::Notes => vec![Service::Notes],
+            Suite::All => Service::ALL.to_vec(),
+        }
+    }
+
+    /// The name of its marked section of `BENCHMARKS.md`: `hello` for `bench:hello`, `all`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Suite::Hello => "hello",
+            Suite::Messages => "messages",
+            Suite::Notes => "notes",
+            Suite::All => "all",
+        }
+    }
+}
+
 /// `loadgen bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// The service to benchmark; its section of the report has its own markers.
-    #[arg(long, value_enum, default_value_t = Service::Hello)]
-    pub service: Service,
+    /// What to benchmark; each choice has its own marked section of the report.
+    #[arg(long, value_enum, default_value_t = Suite::Hello)]
+    pub service: Suite,
     /// Load shape of every run.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -83,6 +123,120 @@ pub struct BenchArgs {
     /// Rewrite the marked section of this Markdown file (created when absent).
     #[arg(long)]
     pub write: Option<PathBuf>,
+}
+
+/// A service `loadgen soak` can soak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SoakService {
+    /// hello, mixed reads and overwrites of users.
+    Hello,
+    /// messages, mixed reads and re-posts of messages.
+    Messages,
+    /// notes' API, mixed lists and updates of a user's notes.
+    Notes,
+    /// chat, by `chatload soak` (next to this executable) with the same options.
+    Chat,
+}
+
+impl SoakService {
+    /// The HTTP service, or `None` for chat.
+    pub fn http(self) -> Option<Service> {
+        match self {
+            SoakService::Hello => Some(Service::Hello),
+            SoakService::Messages => Some(Service::Messages),
+            SoakService::Notes => Some(Service::Notes),
+            SoakService::Chat => None,
+        }
+    }
+}
+
+/// Where a service under test keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Storage {
+    /// `memory:` (for notes an in-process SQLite database).
+    Memory,
+    /// A fresh SQLite file (WAL, `synchronous = FULL`), the services' default backend.
+    Sqlite,
+}
+
+impl Storage {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Memory => "memory",
+            Storage::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Whether the service under test serves TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// TLS with a self-signed certificate that the load generator trusts.
+    On,
+}
+
+impl TlsMode {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsMode::Off => "off",
+            TlsMode::On => "on",
+        }
+    }
+}
+
+/// `loadgen soak`.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("how_fast").required(true).args(["rate", "peak_fraction"])))]
+pub struct SoakArgs {
+    /// The service to soak.
+    #[arg(long, value_enum)]
+    pub service: SoakService,
+    /// Its storage; by default SQLite, the services' own default (chat: its memory log and
+    /// broker, the only choice).
+    #[arg(long, value_enum)]
+    pub storage: Option<Storage>,
+    /// TLS; by default the service's own default (on for messages, off for the others).
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsMode>,
+    /// Requests per second offered (chat: messages per second into one 100-member room).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Instead of --rate: first measure the peak (closed loop with the same mix for
+    /// --peak-duration; chat: chatload's ladder), then offer this fraction of it, e.g. 0.8.
+    #[arg(long, value_parser = parse_fraction)]
+    pub peak_fraction: Option<f64>,
+    /// How long the rate is offered.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub duration: Duration,
+    /// Measured time of the peak measurement (after a 1 s warm-up).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub peak_duration: Duration,
+    /// Connections, each with at most one request in flight (also for the peak measurement).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Records written before the soak and then read and overwritten: hello users, messages.
+    #[arg(long, default_value_t = 1000)]
+    pub fixtures: usize,
+    /// Fail when the server's RSS grows faster than this over the soak after its first sixth
+    /// (least-squares slope, KiB per minute). See BENCHMARKS.md for why 1 MiB/min.
+    #[arg(long, default_value_t = 1024.0)]
+    pub max_growth_kib_per_min: f64,
+    /// Put the result's row into the `bench:soak` table of this Markdown file (created when
+    /// absent), replacing the previous row of the same service and storage.
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+}
+
+/// Parses a fraction in (0, 1], e.g. `0.8`.
+pub fn parse_fraction(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(fraction) if fraction > 0.0 && fraction <= 1.0 => Ok(fraction),
+        _ => Err(format!("`{raw}` is not a fraction in (0, 1] such as 0.8")),
+    }
 }
 
 /// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
@@ -171,6 +325,87 @@ mod tests {
     }
 
     #[test]
+    fn fractions_are_in_zero_to_one() {
+        assert_eq!(parse_fraction("0.8"), Ok(0.8));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        for bad in ["0", "-0.5", "1.2", "80%", "", "NaN"] {
+            assert!(parse_fraction(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn soak_takes_a_rate_or_a_peak_fraction_but_not_both() {
+        let parse = |extra: &[&str]| {
+            Cli::try_parse_from(["loadgen", "soak"].iter().chain(extra)).map(|cli| {
+                let Command::Soak(args) = cli.command else {
+                    panic!("expected the soak subcommand");
+                };
+                args
+            })
+        };
+        let fixed = parse(&["--service", "hello", "--rate", "5000"]).expect("a rate");
+        assert_eq!(fixed.service, SoakService::Hello);
+        assert_eq!(fixed.rate, Some(5000.0));
+        assert_eq!(fixed.peak_fraction, None);
+        assert_eq!(fixed.duration, Duration::from_secs(60));
+        assert_eq!(fixed.storage, None);
+        assert_eq!(fixed.tls, None);
+        assert_eq!(fixed.max_growth_kib_per_min, 1024.0);
+
+        let measured = parse(&[
+            "--service",
+            "messages",
+            "--peak-fraction",
+            "0.8",
+            "--storage",
+            "memory",
+            "--tls",
+            "off",
+            "--duration",
+            "5s",
+            "--write",
+            "BENCHMARKS.md",
+        ])
+        .expect("a peak fraction");
+        assert_eq!(measured.service.http(), Some(Service::Messages));
+        assert_eq!(measured.peak_fraction, Some(0.8));
+        assert_eq!(measured.storage, Some(Storage::Memory));
+        assert_eq!(measured.tls, Some(TlsMode::Off));
+        assert_eq!(measured.duration, Duration::from_secs(5));
+        assert_eq!(measured.write, Some(PathBuf::from("BENCHMARKS.md")));
+
+        assert_eq!(
+            parse(&["--service", "chat", "--rate", "800"])
+                .expect("chat")
+                .service
+                .http(),
+            None
+        );
+        assert!(parse(&["--service", "hello"]).is_err(), "no rate at all");
+        assert!(
+            parse(&[
+                "--service",
+                "hello",
+                "--rate",
+                "1",
+                "--peak-fraction",
+                "0.8"
+            ])
+            .is_err(),
+            "both"
+        );
+        assert!(parse(&["--service", "hello", "--peak-fraction", "2"]).is_err());
+    }
+
+    #[test]
+    fn suites_name_their_services_and_sections() {
+        assert_eq!(Suite::All.services(), Service::ALL.to_vec());
+        assert_eq!(Suite::Notes.services(), [Service::Notes]);
+        assert_eq!(Suite::All.section(), "all");
+        assert_eq!(Suite::Messages.section(), "messages");
+    }
+
+    #[test]
     fn bench_defaults_to_hello_and_takes_messages() {
         let parse = |extra: &[&str]| {
             let cli = Cli::try_parse_from(["loadgen", "bench"].iter().chain(extra))
@@ -181,7 +416,7 @@ mod tests {
             args
         };
         let hello = parse(&[]);
-        assert_eq!(hello.service, Service::Hello);
+        assert_eq!(hello.service, Suite::Hello);
         assert_eq!(hello.repetitions, 3);
         assert_eq!(hello.write, None);
         let messages = parse(&[
@@ -194,10 +429,12 @@ mod tests {
             "--write",
             "BENCHMARKS.md",
         ]);
-        assert_eq!(messages.service, Service::Messages);
+        assert_eq!(messages.service, Suite::Messages);
         assert_eq!(messages.load.duration, Duration::from_secs(5));
         assert_eq!(messages.load.warmup, Duration::from_secs(1));
         assert_eq!(messages.write, Some(PathBuf::from("BENCHMARKS.md")));
+        assert_eq!(parse(&["--service", "all"]).service, Suite::All);
+        assert_eq!(parse(&["--service", "notes"]).service, Suite::Notes);
         assert!(Cli::try_parse_from(["loadgen", "bench", "--service", "chat"]).is_err());
     }
 }

@@ -5,17 +5,21 @@
 //! A run has three phases: fixtures (the scenario's setup requests, which must all succeed),
 //! warm-up (load, not recorded), and the measured window. A response counts when it completes
 //! inside the window; its latency is from writing the request to reading the whole body.
+//!
+//! [`run_at_rate`] is the open-loop variant the soak uses: requests fall due at a fixed rate
+//! whatever the answers, and latency counts from when each was due.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Request, StatusCode, Uri};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -125,11 +129,30 @@ impl Endpoint {
         Ok(Endpoint { addr, host, tls })
     }
 
+    /// A request to this server with `Host` set; the caller adds the rest.
+    pub fn builder(&self, method: Method, path: &str) -> hyper::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.clone())
+    }
+
+    /// Sends `request` on a connection of its own and reads the whole response: for setup steps
+    /// that need headers or body (a sign-up), never for load.
+    pub async fn exchange(&self, request: Request<Full<Bytes>>) -> anyhow::Result<Reply> {
+        let what = format!("{} {}", request.method(), request.uri());
+        let mut connection = Connection::open(self).await?;
+        tokio::time::timeout(REQUEST_TIMEOUT, connection.send_whole(request))
+            .await
+            .with_context(|| format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))?
+            .with_context(|| what)
+    }
+
     fn request(&self, spec: &RequestSpec) -> anyhow::Result<Request<Full<Bytes>>> {
-        let mut builder = Request::builder()
-            .method(spec.method.clone())
-            .uri(spec.path.as_str())
-            .header(HOST, self.host.clone());
+        let mut builder = self.builder(spec.method.clone(), &spec.path);
+        if let Some(authorization) = &spec.authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
         let body = match &spec.json_body {
             Some(body) => {
                 builder = builder.header(CONTENT_TYPE, "application/json");
@@ -141,6 +164,17 @@ impl Endpoint {
             .body(Full::new(body))
             .with_context(|| format!("cannot build {} {}", spec.method, spec.path))
     }
+}
+
+/// A response read whole, by [`Endpoint::exchange`].
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
 }
 
 /// The shape of a run.
@@ -284,6 +318,186 @@ async fn worker(
     Ok(recording)
 }
 
+/// The shape of an open-loop run.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLoad {
+    /// Connections, each with at most one request in flight: the most requests outstanding.
+    pub connections: usize,
+    /// Requests offered per second.
+    pub rate: f64,
+    /// How long requests fall due.
+    pub duration: Duration,
+}
+
+/// How long after the end requests that fell due but were not sent yet may still go out; the
+/// rest count as `unsent` errors (the server could not keep up with the rate).
+const UNSENT_GRACE: Duration = Duration::from_secs(1);
+
+/// Sends the scenario's fixtures, opens the connections, then offers `load.rate` requests per
+/// second for `load.duration`: request `k` falls due at `start + k / rate` and goes out on the
+/// first free connection. Its latency counts from when it fell due, not from when it left, so a
+/// server that falls behind shows in latency instead of slowing the offered load. A response
+/// counts as a success when `accept(status)`.
+///
+/// `each_second(elapsed)` is called at the start and then every second until the end, so the
+/// caller can sample the server (its memory). The CPU time of `meters` over the run goes into
+/// the summary.
+pub async fn run_at_rate(
+    endpoint: &Endpoint,
+    scenario: &dyn HttpScenario,
+    load: RateLoad,
+    meters: &[CpuMeter],
+    accept: fn(u16) -> bool,
+    each_second: &mut dyn FnMut(Duration),
+) -> anyhow::Result<Summary> {
+    if load.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    if !(load.rate.is_finite() && load.rate > 0.0) {
+        bail!("the rate must be a positive number of requests per second");
+    }
+    send_fixtures(endpoint, scenario.fixtures(), load.connections)
+        .await
+        .context("fixtures failed")?;
+    let due_slots = slots_due(load.rate, load.duration);
+    let barrier = Arc::new(Barrier::new(load.connections + 1));
+    let (schedule_tx, schedule_rx) = watch::channel(None::<RateSchedule>);
+    let next_slot = Arc::new(AtomicU64::new(0));
+    let mut workers = JoinSet::new();
+    for connection_idx in 0..load.connections {
+        workers.spawn(rate_worker(
+            endpoint.clone(),
+            scenario.stream(connection_idx),
+            barrier.clone(),
+            schedule_rx.clone(),
+            next_slot.clone(),
+            accept,
+        ));
+    }
+    barrier.wait().await;
+    let start = Instant::now() + Duration::from_millis(10);
+    let schedule = RateSchedule {
+        start,
+        rate: load.rate,
+        slots: due_slots,
+        send_until: start + load.duration + UNSENT_GRACE,
+    };
+    schedule_tx.send_replace(Some(schedule));
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_from: Vec<_> = meters.iter().map(CpuMeter::read).collect();
+    each_second(Duration::ZERO);
+    let mut second = 1;
+    while Duration::from_secs(second) <= load.duration {
+        tokio::time::sleep_until((start + Duration::from_secs(second)).into()).await;
+        each_second(Duration::from_secs(second));
+        second += 1;
+    }
+    tokio::time::sleep_until((start + load.duration).into()).await;
+    let cpu_until: Vec<_> = meters.iter().map(CpuMeter::read).collect();
+
+    let mut total = Recording::default();
+    while let Some(joined) = workers.join_next().await {
+        let recording = joined.context("a load worker panicked")??;
+        total.merge(&recording);
+    }
+    let answered = total.requests();
+    for _ in answered..due_slots {
+        total.failure("unsent".to_owned());
+    }
+    let mut summary = Summary::new(&total, load.duration);
+    for ((meter, from), until) in meters.iter().zip(cpu_from).zip(cpu_until) {
+        if let (Some(from), Some(until)) = (from, until) {
+            let used = until.saturating_sub(from).as_secs_f64();
+            summary.cpu_seconds.insert(meter.name.clone(), used);
+        }
+    }
+    Ok(summary)
+}
+
+/// Requests due in `duration` at `rate` per second: slots `k` with `k / rate < duration`.
+pub fn slots_due(rate: f64, duration: Duration) -> u64 {
+    (duration.as_secs_f64() * rate).ceil() as u64
+}
+
+/// When each request of an open-loop run falls due.
+#[derive(Debug, Clone, Copy)]
+struct RateSchedule {
+    start: Instant,
+    rate: f64,
+    /// Requests due in the run.
+    slots: u64,
+    /// No request leaves after this.
+    send_until: Instant,
+}
+
+impl RateSchedule {
+    fn due(&self, slot: u64) -> Instant {
+        self.start + Duration::from_secs_f64(slot as f64 / self.rate)
+    }
+}
+
+async fn rate_worker(
+    endpoint: Endpoint,
+    mut stream: Box<dyn RequestStream>,
+    barrier: Arc<Barrier>,
+    mut schedule_rx: watch::Receiver<Option<RateSchedule>>,
+    next_slot: Arc<AtomicU64>,
+    accept: fn(u16) -> bool,
+) -> anyhow::Result<Recording> {
+    let connected = Connection::open(&endpoint).await;
+    barrier.wait().await;
+    let mut connection = Some(connected?);
+    let schedule = schedule_rx
+        .wait_for(Option::is_some)
+        .await
+        .context("the run ended before it started")?
+        .context("the schedule is set before it is announced")?;
+
+    let mut recording = Recording::default();
+    loop {
+        let slot = next_slot.fetch_add(1, Ordering::Relaxed);
+        if slot >= schedule.slots {
+            break;
+        }
+        let due = schedule.due(slot);
+        tokio::time::sleep_until(due.into()).await;
+        if Instant::now() >= schedule.send_until {
+            // Too late: the run counts this slot and the ones after it as unsent.
+            break;
+        }
+        let request = endpoint.request(&stream.next_request())?;
+        if connection.as_ref().is_some_and(Connection::is_closed) {
+            connection = None;
+        }
+        let open = match connection.as_mut() {
+            Some(open) => open,
+            None => match Connection::open(&endpoint).await {
+                Ok(open) => connection.insert(open),
+                Err(_) => {
+                    recording.failure("connect".to_owned());
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, open.send(request)).await {
+            Ok(Ok(status)) => {
+                let status = status.as_u16();
+                recording.response_if(accept(status), status, due.elapsed());
+            }
+            Ok(Err(error)) => {
+                recording.failure(format!("transport: {error}"));
+                connection = None;
+            }
+            Err(_elapsed) => {
+                recording.failure("timeout".to_owned());
+                connection = None;
+            }
+        }
+    }
+    Ok(recording)
+}
+
 /// Sends `fixtures` over up to `connections` connections; any failure fails the run.
 async fn send_fixtures(
     endpoint: &Endpoint,
@@ -374,12 +588,25 @@ impl Connection {
         response.into_body().collect().await?;
         Ok(status)
     }
+
+    /// Sends `request` and keeps the whole response.
+    async fn send_whole(&mut self, request: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Kind, Service};
+    use crate::scenario::{Account, Kind, Service};
     use crate::target::ScratchDir;
 
     /// The baseline serving TLS on a free port with a certificate generated into `dir` as
@@ -420,7 +647,9 @@ mod tests {
         ];
         for endpoint in endpoints {
             for &kind in Service::Messages.kinds() {
-                let scenario = Service::Messages.scenario(kind, 20).expect("scenario");
+                let scenario = Service::Messages
+                    .scenario(kind, 20, &Account::default())
+                    .expect("scenario");
                 let summary = run(&endpoint, scenario.as_ref(), short_load(), &[])
                     .await
                     .expect("a run");
@@ -430,6 +659,85 @@ mod tests {
         }
     }
 
+    /// A plain server of `router` on a free port.
+    async fn plain(router: axum::Router) -> Endpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Endpoint::from_addr(addr)
+    }
+
+    #[tokio::test]
+    async fn an_open_loop_run_sends_the_rate_and_calls_back_every_second() {
+        let endpoint = plain(crate::baseline::router()).await;
+        let scenario = Service::Hello
+            .scenario(Kind::Mix, 20, &Account::default())
+            .expect("scenario");
+        let load = RateLoad {
+            connections: 4,
+            rate: 400.0,
+            duration: Duration::from_millis(2500),
+        };
+        let mut seconds = Vec::new();
+        let summary = run_at_rate(
+            &endpoint,
+            scenario.as_ref(),
+            load,
+            &[],
+            |status| (200..400).contains(&status),
+            &mut |elapsed| seconds.push(elapsed.as_secs()),
+        )
+        .await
+        .expect("a run");
+        assert_eq!(summary.errors, 0, "{:?}", summary.error_kinds);
+        // Exactly the slots due in 2.5 s at 400/s, each answered once.
+        assert_eq!(summary.requests, 1000);
+        assert!((summary.rps - 400.0).abs() < 1e-9, "{}", summary.rps);
+        assert_eq!(seconds, [0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn requests_a_slow_server_never_gets_count_as_unsent() {
+        let slow = axum::Router::new().route(
+            "/hello/{username}",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                "slow"
+            })
+            .put(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+        let endpoint = plain(slow).await;
+        let scenario = Service::Hello
+            .scenario(Kind::Get, 1, &Account::default())
+            .expect("scenario");
+        // One connection answers about 10 GETs a second; 100 fall due in a second, and the
+        // grace after the end lets about 10 more out.
+        let load = RateLoad {
+            connections: 1,
+            rate: 100.0,
+            duration: Duration::from_secs(1),
+        };
+        let summary = run_at_rate(
+            &endpoint,
+            scenario.as_ref(),
+            load,
+            &[],
+            |status| (200..300).contains(&status),
+            &mut |_| {},
+        )
+        .await
+        .expect("a run");
+        assert_eq!(summary.requests, 100);
+        let unsent = summary.error_kinds.get("unsent").copied().unwrap_or(0);
+        assert!((60..=90).contains(&unsent), "{:?}", summary.error_kinds);
+        assert_eq!(summary.errors, unsent);
+        // Latency counts from when a request fell due, so the backlog shows: the last ones
+        // sent waited over a second.
+        assert!(summary.max_ms > 1000.0, "max {} ms", summary.max_ms);
+    }
+
     #[tokio::test]
     async fn a_server_with_another_certificate_is_refused() {
         let scratch = ScratchDir::new("loadgen-http-test").expect("scratch dir");
@@ -437,7 +745,9 @@ mod tests {
         let stranger = crate::baseline::self_signed(scratch.path(), "stranger").expect("cert");
         let tls = crate::tls::client_config(&stranger.cert).expect("client config");
         let endpoint = Endpoint::from_addr(addr).with_tls(tls);
-        let scenario = Service::Messages.scenario(Kind::Post, 1).expect("scenario");
+        let scenario = Service::Messages
+            .scenario(Kind::Post, 1, &Account::default())
+            .expect("scenario");
         let error = run(&endpoint, scenario.as_ref(), short_load(), &[])
             .await
             .expect_err("an untrusted certificate");

@@ -1,4 +1,5 @@
-//! loadgen: a closed-loop load generator and the benchmark harness behind `BENCHMARKS.md`.
+//! loadgen: a load generator (closed loop for the benchmark, open loop at a fixed rate for the
+//! soak) and the harness behind `BENCHMARKS.md`.
 //!
 //! One module per concern; a new service adds a file under `scenario/`, a variant of
 //! `scenario::Service` and its targets in `bench`; a new protocol (WebSocket) adds a runner
@@ -9,8 +10,10 @@ pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod http;
+pub mod memory;
 pub mod report;
 pub mod scenario;
+pub mod soak;
 pub mod summary;
 pub mod target;
 pub mod tls;

@@ -1,10 +1,11 @@
-//! The `loadgen` binary: `loadgen http` loads one server, `loadgen bench` runs the benchmark.
+//! The `loadgen` binary: `loadgen http` loads one server, `loadgen bench` runs the benchmark,
+//! `loadgen soak` soaks one service.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use loadgen::cli::{BenchArgs, Cli, Command, HttpArgs};
+use loadgen::cli::{BenchArgs, Cli, Command, HttpArgs, SoakArgs};
 use loadgen::cpu::CpuMeter;
 use loadgen::http::{self, Endpoint, Load};
 
@@ -35,6 +36,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Http(args) => runtime.block_on(http_command(args)),
         Command::Bench(args) => runtime.block_on(bench_command(args, cli.threads)),
+        Command::Soak(args) => match args.service.http() {
+            Some(service) => runtime.block_on(soak_command(args, service)),
+            None => chat_soak(&args, cli.threads),
+        },
     }
 }
 
@@ -45,7 +50,10 @@ async fn http_command(args: HttpArgs) -> anyhow::Result<ExitCode> {
         .map(loadgen::tls::client_config)
         .transpose()?;
     let endpoint = Endpoint::from_url(&args.url, tls).await?;
-    let scenario = args.service.scenario(args.scenario, args.load.fixtures)?;
+    let account = args.service.account(&endpoint, args.scenario).await?;
+    let scenario = args
+        .service
+        .scenario(args.scenario, args.load.fixtures, &account)?;
     let load = Load {
         connections: args.load.connections,
         warmup: args.load.warmup,
@@ -82,11 +90,71 @@ async fn bench_command(args: BenchArgs, threads: usize) -> anyhow::Result<ExitCo
                 return Err(error).with_context(|| format!("cannot read {}", path.display()));
             }
         };
-        let updated = loadgen::report::replace_section(&document, args.service.name(), &section)
+        let updated = loadgen::report::replace_section(&document, args.service.section(), &section)
             .with_context(|| format!("cannot update {}", path.display()))?;
         std::fs::write(path, updated)
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("Updated {}.", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn soak_command(
+    args: SoakArgs,
+    service: loadgen::scenario::Service,
+) -> anyhow::Result<ExitCode> {
+    let report = loadgen::soak::run(&args, service).await?;
+    println!("{}", report.summary());
+    if let Some(path) = &args.write {
+        loadgen::soak::write(path, &report)?;
+        eprintln!("Updated the soak table of {}.", path.display());
+    }
+    Ok(if report.failures().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `loadgen soak --service chat`: chat's load is WebSocket fan-out, which `chatload soak` (next
+/// to this executable) generates; it gets the same options and its exit code is ours.
+fn chat_soak(args: &SoakArgs, threads: usize) -> anyhow::Result<ExitCode> {
+    let chatload = loadgen::bench::binary_dir()?.join("chatload");
+    if !chatload.is_file() {
+        anyhow::bail!(
+            "{} not found; run `cargo build --release -p chat -p loadgen` first",
+            chatload.display()
+        );
+    }
+    let mut command = std::process::Command::new(&chatload);
+    command
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("soak")
+        .arg("--duration")
+        .arg(format!("{}ms", args.duration.as_millis()))
+        .arg("--max-growth-kib-per-min")
+        .arg(args.max_growth_kib_per_min.to_string());
+    if let Some(rate) = args.rate {
+        command.arg("--rate").arg(rate.to_string());
+    }
+    if let Some(fraction) = args.peak_fraction {
+        command.arg("--peak-fraction").arg(fraction.to_string());
+    }
+    if let Some(path) = &args.write {
+        command.arg("--write").arg(path);
+    }
+    if args.storage.is_some() || args.tls.is_some() {
+        eprintln!(
+            "loadgen: chat is soaked on its memory log and broker without TLS; --storage and --tls do not apply"
+        );
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {}", chatload.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }

@@ -30,15 +30,26 @@ impl Default for Recording {
 }
 
 impl Recording {
-    /// A response with `status` that took `latency`.
+    /// A response with `status` that took `latency`; a success when 2xx.
     pub fn response(&mut self, status: u16, latency: Duration) {
+        self.response_if((200..300).contains(&status), status, latency);
+    }
+
+    /// A response with `status` that took `latency`; a success when `ok`, else an error of kind
+    /// `status N`.
+    pub fn response_if(&mut self, ok: bool, status: u16, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latency_us.saturating_record(micros.max(1));
-        if (200..300).contains(&status) {
+        if ok {
             self.successes += 1;
         } else {
             self.failure(format!("status {status}"));
         }
+    }
+
+    /// Successes and errors so far.
+    pub fn requests(&self) -> u64 {
+        self.successes + self.errors.values().sum::<u64>()
     }
 
     /// A request that got no response: `kind` says why.
@@ -84,6 +95,10 @@ pub struct Summary {
     pub max_ms: f64,
     /// CPU seconds each observed process used in the window (`loadgen`, `server`).
     pub cpu_seconds: BTreeMap<String, f64>,
+    /// The server's peak resident set during the run (fixtures, warm-up and window), bytes,
+    /// when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_peak_rss_bytes: Option<u64>,
 }
 
 impl Summary {
@@ -116,6 +131,7 @@ impl Summary {
             p999_ms: ms(0.999),
             max_ms: recording.latency_us.max() as f64 / 1000.0,
             cpu_seconds: BTreeMap::new(),
+            server_peak_rss_bytes: None,
         }
     }
 }

@@ -155,6 +155,11 @@ impl RunningTarget {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// Reads the server's CPU time, reported as `server`.
     pub fn cpu_meter(&self) -> Option<crate::cpu::CpuMeter> {
         self.pid.map(|pid| crate::cpu::CpuMeter::new("server", pid))

@@ -1,5 +1,6 @@
-//! hello's scenarios: `GET /hello/{username}` over users written beforehand, and
-//! `PUT /hello/{username}` of fresh random users.
+//! hello's scenarios: `GET /hello/{username}` over users written beforehand,
+//! `PUT /hello/{username}` of fresh random users, and (for the soak) `PUT` over the users written
+//! beforehand.
 
 use bytes::Bytes;
 use hyper::Method;
@@ -42,6 +43,7 @@ fn put(name: &str, body: Bytes) -> RequestSpec {
         method: Method::PUT,
         path: format!("/hello/{name}"),
         json_body: Some(body),
+        authorization: None,
     }
 }
 
@@ -94,6 +96,7 @@ impl RequestStream for GetStream {
             method: Method::GET,
             path: format!("/hello/{}", user_name(idx)),
             json_body: None,
+            authorization: None,
         }
     }
 }
@@ -124,6 +127,47 @@ impl RequestStream for PutStream {
             .collect();
         let body = birthday_body(&mut self.rng);
         put(&name, body)
+    }
+}
+
+/// `PUT /hello/{username}` of one of `users` fixture users, picked uniformly at random, with a
+/// random date: an overwrite, so the store does not grow.
+pub struct Overwrite {
+    users: usize,
+}
+
+impl Overwrite {
+    /// Overwrites `users` fixture users (at least one).
+    pub fn new(users: usize) -> Overwrite {
+        Overwrite {
+            users: users.max(1),
+        }
+    }
+}
+
+impl HttpScenario for Overwrite {
+    fn fixtures(&self) -> Vec<RequestSpec> {
+        Vec::new()
+    }
+
+    fn stream(&self, connection_idx: usize) -> Box<dyn RequestStream> {
+        Box::new(OverwriteStream {
+            users: self.users,
+            rng: stream_rng(connection_idx),
+        })
+    }
+}
+
+struct OverwriteStream {
+    users: usize,
+    rng: StdRng,
+}
+
+impl RequestStream for OverwriteStream {
+    fn next_request(&mut self) -> RequestSpec {
+        let idx = self.rng.random_range(0..self.users);
+        let body = birthday_body(&mut self.rng);
+        put(&user_name(idx), body)
     }
 }
 

@@ -1,5 +1,6 @@
 //! messages' scenarios: `POST /messages` of a new message on every request, so each one is a
-//! real write, and `GET /messages/{digest}` over messages posted beforehand.
+//! real write, `GET /messages/{digest}` over messages posted beforehand, and (for the soak)
+//! `POST /messages` of those same messages again.
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ fn post(message: &str) -> RequestSpec {
         method: Method::POST,
         path: "/messages".to_owned(),
         json_body: Some(Bytes::from(format!(r#"{{"message":"{message}"}}"#))),
+        authorization: None,
     }
 }
 
@@ -98,6 +100,7 @@ impl RequestStream for GetStream {
             method: Method::GET,
             path: self.paths[idx].clone(),
             json_body: None,
+            authorization: None,
         }
     }
 }
@@ -151,6 +154,46 @@ impl RequestStream for PostStream {
     }
 }
 
+/// `POST /messages` of one of `messages` fixture messages, picked uniformly at random: stored
+/// already, so messages rewrites its listing key and the store does not grow.
+pub struct Repost {
+    messages: usize,
+}
+
+impl Repost {
+    /// Re-posts `messages` fixture messages (at least one).
+    pub fn new(messages: usize) -> Repost {
+        Repost {
+            messages: messages.max(1),
+        }
+    }
+}
+
+impl HttpScenario for Repost {
+    fn fixtures(&self) -> Vec<RequestSpec> {
+        Vec::new()
+    }
+
+    fn stream(&self, connection_idx: usize) -> Box<dyn RequestStream> {
+        let seed = rand::rng().random::<u64>() ^ connection_idx as u64;
+        Box::new(RepostStream {
+            messages: self.messages,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+}
+
+struct RepostStream {
+    messages: usize,
+    rng: StdRng,
+}
+
+impl RequestStream for RepostStream {
+    fn next_request(&mut self) -> RequestSpec {
+        post(&fixture_message(self.rng.random_range(0..self.messages)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -196,6 +239,17 @@ mod tests {
             fresh_message(u64::MAX, 123_456, u64::MAX),
             fresh_message(u64::MAX, 123_457, u64::MAX)
         );
+    }
+
+    #[test]
+    fn reposts_send_only_fixture_messages() {
+        let fixtures: HashSet<String> =
+            Get::new(10).fixtures().iter().map(posted_message).collect();
+        let mut stream = Repost::new(10).stream(1);
+        for _ in 0..200 {
+            let message = posted_message(&stream.next_request());
+            assert!(fixtures.contains(&message), "{message:?} is new");
+        }
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! It joins rooms through the real protocol, publishes on a fixed schedule whatever the replies
 //! (so slow answers cannot hide latency), stamps each payload with its scheduled send time, and
 //! checks every receiver for gaps and duplicates. `bench` starts the servers itself and writes
-//! the report into BENCHMARKS.md.
+//! the report into BENCHMARKS.md; `soak` holds one server at a fixed rate for a minute and
+//! watches its memory.
 //!
 //! Modules: `client` (the protocol), `schedule` (when to send), `payload` (the stamp),
 //! `accounting` (sequence checks, latencies), `fanout` and `idle` (the scenarios), `servers`
-//! (spawning servers, their CPU and RSS), `report` and `bench`.
+//! (spawning servers, their CPU and RSS), `report`, `bench` and `soak`.
 
 mod accounting;
 mod bench;
@@ -18,12 +19,14 @@ mod payload;
 mod report;
 mod schedule;
 mod servers;
+mod soak;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use loadgen::cli::parse_duration;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use loadgen::cli::{parse_duration, parse_fraction};
 
 /// The process-wide time base that payload stamps count from.
 mod clock {
@@ -72,6 +75,9 @@ enum Command {
     IdleWorker(WorkerArgs),
     /// Starts the servers, runs the targets and writes BENCHMARKS.md.
     Bench(BenchArgs),
+    /// Starts one server and holds a 100-member room at a fixed rate, by default for a minute,
+    /// sampling its RSS; exits 1 on any delivery error or on memory that keeps growing.
+    Soak(SoakArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,7 +176,35 @@ struct BenchArgs {
     message_bytes: usize,
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("how_fast").required(true).args(["rate", "peak_fraction"])))]
+struct SoakArgs {
+    /// Messages per second into the room (each reaches its 100 members).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Instead of --rate: this fraction of the highest passing rate of --ladder, e.g. 0.8.
+    #[arg(long, value_parser = parse_fraction)]
+    peak_fraction: Option<f64>,
+    /// Messages/s tried for the maximum, in order (one 1 s + 5 s run each).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,2000,3000,4000,5000,6000,8000,10000,12000"
+    )]
+    ladder: Vec<f64>,
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Fail when the server's RSS grows faster than this after the first sixth of the soak.
+    #[arg(long, default_value_t = 1024.0)]
+    max_growth_kib_per_min: f64,
+    #[arg(long, default_value_t = 64)]
+    message_bytes: usize,
+    /// Puts the result's row into the `bench:soak` table of this file.
+    #[arg(long)]
+    write: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let runtime = if cli.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -182,10 +216,16 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
     };
-    runtime.block_on(run(cli.command))
+    let passed = runtime.block_on(run(cli.command))?;
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+/// Runs `command`; `false` when it ran but failed its check (a soak).
+async fn run(command: Command) -> anyhow::Result<bool> {
     let tag = format!("c{}", std::process::id());
     match command {
         Command::Fanout(args) => {
@@ -274,6 +314,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             bench::run(&options).await?;
         }
+        Command::Soak(args) => {
+            let options = soak::SoakOptions {
+                rate: args.rate,
+                peak_fraction: args.peak_fraction,
+                ladder: args.ladder,
+                duration: args.duration,
+                max_growth_kib_per_min: args.max_growth_kib_per_min,
+                message_bytes: args.message_bytes,
+                write: args.write,
+            };
+            return soak::run(&options).await;
+        }
     }
-    Ok(())
+    Ok(true)
 }
