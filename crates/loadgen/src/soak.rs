@@ -367,6 +367,19 @@ pub async fn run(args: &SoakArgs, service: Service) -> anyhow::Result<SoakReport
     .await?;
     target.stop().await?;
     drop(scratch);
+    let cpu_share = |process: &str| {
+        summary
+            .cpu_seconds
+            .get(process)
+            .map_or(f64::NAN, |seconds| {
+                seconds / args.duration.as_secs_f64() * 100.0
+            })
+    };
+    eprintln!(
+        "CPU over the soak, as a share of one core: loadgen {:.0}%, server {:.0}%.",
+        cpu_share("loadgen"),
+        cpu_share("server")
+    );
     Ok(SoakReport {
         when: now_utc(),
         service: service.name().to_owned(),

@@ -441,7 +441,7 @@ fn render(
 const METHOD: &str = "Open loop: publishers send on a fixed schedule whatever the replies, each payload stamped with its *scheduled* send time, so a late sender counts as latency (\"sender lag\" is that part). \
 Latency = receive time − scheduled time over every member, for messages due in the window; deliveries/s = deliveries arriving in the window. \
 Every receiver checks `seq` = previous + 1 (gaps and duplicates); \"missing\" = window messages × members − deliveries after the drain. \
-A rate passes when p99 is within its bound, nothing is missing, duplicated or dropped and ≥ 95% of the offered deliveries arrive in the window; the maximum is the highest passing rate of the ladder, then re-run 3 times. \
+A rate passes when p99 is within its bound, nothing is missing, duplicated or dropped and ≥ 95% of the offered deliveries arrive in the window; the maximum is the highest passing rate of the ladder, then re-run like every other row. \
 Server CPU = utime + stime of the server PID(s) over the window / deliveries; idle KiB/connection = VmRSS growth / connections opened, 3 s after the last join, each run on fresh servers (100 members per room, rooms filled in turn). \
 The fd limit is 20,000 per process, so idle clients run in worker processes (2 × 9,500 for one server, 3 × 16,667 for three replicas); \"still open\" is checked after a 10 s hold. \
 The load generator is one current-thread tokio runtime (`--threads 1`); Redis and NATS run on the same 2 cores.\n";
