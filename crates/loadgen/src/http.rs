@@ -274,48 +274,53 @@ async fn worker(
     let mut recording = Recording::default();
     while Instant::now() < timeline.measure_until {
         let request = endpoint.request(&stream.next_request())?;
-        // A connection the server closed (keep-alive ended) is replaced without counting an error.
-        if connection.as_ref().is_some_and(Connection::is_closed) {
-            connection = None;
-        }
-        let open = match connection.as_mut() {
-            Some(open) => open,
-            None => match Connection::open(&endpoint).await {
-                Ok(open) => connection.insert(open),
-                Err(_) => {
-                    if timeline.measures(Instant::now()) {
-                        recording.failure("connect".to_owned());
-                    }
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    continue;
-                }
-            },
+        let Some(open) = reconnected(&endpoint, &mut connection).await else {
+            if timeline.measures(Instant::now()) {
+                recording.failure("connect".to_owned());
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+            continue;
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, open.send(request)).await;
+        let outcome = send_timed(open, request).await;
         let completed = Instant::now();
-        let measured = timeline.measures(completed);
-        match outcome {
-            Ok(Ok(status)) => {
-                if measured {
-                    recording.response(status.as_u16(), completed - started);
-                }
-            }
-            Ok(Err(error)) => {
-                if measured {
-                    recording.failure(format!("transport: {error}"));
-                }
-                connection = None;
-            }
-            Err(_elapsed) => {
-                if measured {
-                    recording.failure("timeout".to_owned());
-                }
-                connection = None;
+        if outcome.is_err() {
+            connection = None;
+        }
+        if timeline.measures(completed) {
+            match outcome {
+                Ok(status) => recording.response(status, completed - started),
+                Err(kind) => recording.failure(kind),
             }
         }
     }
     Ok(recording)
+}
+
+/// The worker's connection, reopened when there is none or the server closed it (a keep-alive
+/// that ended is replaced without counting an error); `None` when connecting failed.
+async fn reconnected<'a>(
+    endpoint: &Endpoint,
+    connection: &'a mut Option<Connection>,
+) -> Option<&'a mut Connection> {
+    if connection.as_ref().is_some_and(Connection::is_closed) {
+        *connection = None;
+    }
+    if connection.is_none() {
+        *connection = Some(Connection::open(endpoint).await.ok()?);
+    }
+    connection.as_mut()
+}
+
+/// Sends `request` within [`REQUEST_TIMEOUT`]: its status, or the failure as recorded
+/// (`transport: …`, `timeout`). After a failure the connection's state is unknown: the caller
+/// drops it.
+async fn send_timed(open: &mut Connection, request: Request<Full<Bytes>>) -> Result<u16, String> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, open.send(request)).await {
+        Ok(Ok(status)) => Ok(status.as_u16()),
+        Ok(Err(error)) => Err(format!("transport: {error}")),
+        Err(_elapsed) => Err("timeout".to_owned()),
+    }
 }
 
 /// The shape of an open-loop run.
@@ -466,31 +471,15 @@ async fn rate_worker(
             break;
         }
         let request = endpoint.request(&stream.next_request())?;
-        if connection.as_ref().is_some_and(Connection::is_closed) {
-            connection = None;
-        }
-        let open = match connection.as_mut() {
-            Some(open) => open,
-            None => match Connection::open(&endpoint).await {
-                Ok(open) => connection.insert(open),
-                Err(_) => {
-                    recording.failure("connect".to_owned());
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    continue;
-                }
-            },
+        let Some(open) = reconnected(&endpoint, &mut connection).await else {
+            recording.failure("connect".to_owned());
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+            continue;
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, open.send(request)).await {
-            Ok(Ok(status)) => {
-                let status = status.as_u16();
-                recording.response_if(accept(status), status, due.elapsed());
-            }
-            Ok(Err(error)) => {
-                recording.failure(format!("transport: {error}"));
-                connection = None;
-            }
-            Err(_elapsed) => {
-                recording.failure("timeout".to_owned());
+        match send_timed(open, request).await {
+            Ok(status) => recording.response_if(accept(status), status, due.elapsed()),
+            Err(kind) => {
+                recording.failure(kind);
                 connection = None;
             }
         }
