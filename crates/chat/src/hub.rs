@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::ChatSettings;
 use crate::domain::{DisplayName, RoomName};
 use crate::protocol::{BrokerEvent, Message, ServerFrame};
+use crate::queue;
 use crate::telemetry;
 
 /// How long a replica's presence list stays valid without being republished.
@@ -86,15 +87,16 @@ pub struct Inbound {
     pub name: String,
     /// The cleaned text.
     pub text: String,
-    /// Where to send an `unavailable` error if the message cannot be stored.
-    pub reply: mpsc::Sender<Frame>,
+    /// Where to send an `unavailable` error if the message cannot be stored: the member's
+    /// queue, held weakly so that only the room keeps it open.
+    pub reply: queue::WeakSender,
 }
 
 enum Command {
     Join {
         name: DisplayName,
         last_seq: Option<u64>,
-        queue: mpsc::Sender<Frame>,
+        queue: queue::Sender,
         reply: oneshot::Sender<Result<(u64, DisplayName), StorageError>>,
     },
     Leave {
@@ -182,7 +184,7 @@ impl Hub {
         room: &RoomName,
         name: DisplayName,
         last_seq: Option<u64>,
-        queue: mpsc::Sender<Frame>,
+        queue: queue::Sender,
     ) -> Result<Membership, JoinError> {
         // A room that is just ending refuses the join; the second attempt starts a new one.
         for _ in 0..3 {
@@ -278,7 +280,8 @@ async fn ingest(
     mut inbound: mpsc::Receiver<Inbound>,
     local: mpsc::WeakSender<Command>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Grows with the bursts it meets: a quiet room does not hold MAX_BATCH slots.
+    let mut batch = Vec::new();
     while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = telemetry::now_ms();
         let mut messages: Vec<Message> = batch
@@ -393,7 +396,7 @@ async fn store_and_publish(
 
 struct Member {
     name: DisplayName,
-    queue: mpsc::Sender<Frame>,
+    queue: queue::Sender,
 }
 
 /// The state of one room on this replica; see the module documentation.
@@ -522,7 +525,7 @@ impl Room {
         &mut self,
         asked: DisplayName,
         last_seq: Option<u64>,
-        queue: mpsc::Sender<Frame>,
+        queue: queue::Sender,
     ) -> Result<(u64, DisplayName), StorageError> {
         let name = asked.unique(|candidate| self.taken(candidate));
         let log = &self.hub.inner.log;

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod hub;
 pub mod pages;
 pub mod protocol;
+pub mod queue;
 pub mod session;
 pub mod slo;
 pub mod telemetry;
@@ -71,6 +72,9 @@ impl Default for RoomSettings {
     }
 }
 
+/// Bytes read from a WebSocket at a time (BENCHMARKS.md, idle connections).
+const READ_BUFFER_BYTES: usize = 256;
+
 #[derive(Clone)]
 struct AppState {
     hub: hub::Hub,
@@ -111,11 +115,12 @@ pub fn service() -> platform::Service<ChatSettings> {
 async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     let chat = &state.settings.chat;
     // axum's defaults (128 KiB read buffer, 64 MiB messages, unbounded write buffer) would let
-    // one connection hold megabytes. The read buffer is zero-filled and so resident: 1 KiB
-    // instead of 4 took an idle connection from 14.3 to 11.3 KiB (BENCHMARKS.md).
+    // one connection hold megabytes. The read buffer is zero-filled on every read and so
+    // resident: 1 KiB instead of 4 took an idle connection from 14.3 to 11.3 KiB, and clients
+    // send small frames (a longer frame grows the buffer to its length anyway).
     let cap = chat.max_frame_bytes.saturating_mul(2);
     upgrade
-        .read_buffer_size(1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20)
         .max_message_size(cap)

@@ -11,12 +11,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures::{SinkExt, StreamExt};
 use platform::http::ratelimit::{Decision, TokenBucket};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::domain::{DisplayName, RoomName, clean_text};
 use crate::hub::{Frame, Hub, Inbound, JoinError, Membership};
 use crate::protocol::{ClientFrame, ServerFrame};
+use crate::queue;
 use crate::{ChatSettings, telemetry};
 
 /// Close codes beyond the standard ones.
@@ -35,6 +35,8 @@ pub mod close {
 
 /// Most frames written in one flush.
 const WRITE_BATCH: usize = 256;
+/// Batch slots a connection keeps between bursts.
+const IDLE_BATCH: usize = 8;
 
 /// Runs the session until the client leaves, misbehaves, falls behind or the server stops.
 pub async fn run(
@@ -47,10 +49,13 @@ pub async fn run(
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let chat = &settings.chat;
-    // Errors about the client's own frames; the room's frames come on `outgoing`, whose only
-    // sender the room holds, so a closed `outgoing` means the room dropped this member.
-    let (queue, mut control) = mpsc::channel::<Frame>(64);
-    let mut outgoing: Option<mpsc::Receiver<Frame>> = None;
+    // The room's frames come on `outgoing`, whose only sender the room holds, so a closed
+    // `outgoing` means the room dropped this member. `replies` reaches the same queue weakly:
+    // the room's ingest answers through it when a message cannot be stored. Errors about the
+    // client's own frames go straight into `batch`, written before the next wait: a session
+    // holds one channel, not two (each costs about 1.5 KiB, and most connections sit idle).
+    let mut outgoing: Option<queue::Receiver> = None;
+    let mut replies: Option<queue::WeakSender> = None;
     let mut membership: Option<Membership> = None;
     let mut bucket = TokenBucket::new(
         chat.rate_per_second,
@@ -68,6 +73,10 @@ pub async fn run(
     let mut batch: Vec<Frame> = Vec::new();
 
     let goodbye: Option<(u16, String)> = loop {
+        // Only rejections of the client's own frames are left here between turns.
+        if !batch.is_empty() && write_all(&mut sink, &mut batch).await.is_err() {
+            break None;
+        }
         // In this order: stopping wins; a client's frames before the room's (a flooding client
         // only starves itself); a dropped queue before the heartbeat, so a slow consumer hears
         // why it was dropped.
@@ -82,7 +91,7 @@ pub async fn run(
                 let text = match incoming {
                     WsMessage::Text(text) => text,
                     WsMessage::Binary(_) => {
-                        reject(&queue, "invalid_frame", "frames are JSON text, not binary", None);
+                        reject(&mut batch, "invalid_frame", "frames are JSON text, not binary", None);
                         continue;
                     }
                     WsMessage::Close(_) => break None,
@@ -94,80 +103,73 @@ pub async fn run(
                 let frame = match ClientFrame::parse(text.as_str()) {
                     Ok(frame) => frame,
                     Err(error) => {
-                        reject(&queue, "invalid_frame", &format!("not a protocol frame: {error}"), None);
+                        reject(&mut batch, "invalid_frame", &format!("not a protocol frame: {error}"), None);
                         continue;
                     }
                 };
                 match frame {
                     ClientFrame::Join { room, name, last_seq } => {
                         if membership.is_some() {
-                            reject(&queue, "already_joined", "a connection joins one room, once", None);
+                            reject(&mut batch, "already_joined", "a connection joins one room, once", None);
                             continue;
                         }
                         let room = match RoomName::parse(&room) {
                             Ok(room) => room,
-                            Err(error) => { reject(&queue, "invalid_room", &error.to_string(), None); continue; }
+                            Err(error) => { reject(&mut batch, "invalid_room", &error.to_string(), None); continue; }
                         };
                         let name = match DisplayName::parse(&name) {
                             Ok(name) => name,
-                            Err(error) => { reject(&queue, "invalid_name", &error.to_string(), Some(DisplayName::MAX_CHARS as u64)); continue; }
+                            Err(error) => { reject(&mut batch, "invalid_name", &error.to_string(), Some(DisplayName::MAX_CHARS as u64)); continue; }
                         };
-                        let (room_queue, room_frames) = mpsc::channel::<Frame>(chat.send_queue.max(chat.history + 16));
+                        let (room_queue, room_frames) = queue::bounded(chat.send_queue.max(chat.history + 16));
+                        let reply = room_queue.downgrade();
                         match hub.join(&room, name, last_seq, room_queue).await {
                             Ok(joined) => {
                                 membership = Some(joined);
+                                replies = Some(reply);
                                 outgoing = Some(room_frames);
                             }
                             Err(JoinError::Storage(error)) => {
                                 tracing::warn!(error = %error, "A join failed.");
-                                reject(&queue, "unavailable", "the room cannot be joined right now; retry shortly", None);
+                                reject(&mut batch, "unavailable", "the room cannot be joined right now; retry shortly", None);
                             }
                             Err(JoinError::Closing) => break Some((close::GOING_AWAY, "the server is stopping; reconnect".to_owned())),
                         }
                     }
                     ClientFrame::Send { text } => {
-                        let Some(member) = &membership else {
-                            reject_message(&queue, "not_joined", "join a room first", None);
+                        let (Some(member), Some(reply)) = (&membership, &replies) else {
+                            reject_message(&mut batch, "not_joined", "join a room first", None);
                             continue;
                         };
                         if text.len() > chat.max_message_bytes {
-                            reject_message(&queue, "message_too_large", &format!("messages are at most {} bytes", chat.max_message_bytes), Some(chat.max_message_bytes as u64));
+                            reject_message(&mut batch, "message_too_large", &format!("messages are at most {} bytes", chat.max_message_bytes), Some(chat.max_message_bytes as u64));
                             continue;
                         }
                         if let Decision::Deny { retry_after } = bucket.take(std::time::Instant::now()) {
-                            reject_message(&queue, "rate_limited", &format!("at most {} messages per second (bursts of {}); retry in {} ms", chat.rate_per_second, chat.rate_burst, retry_after.as_millis().max(1)), Some(u64::from(chat.rate_burst)));
+                            reject_message(&mut batch, "rate_limited", &format!("at most {} messages per second (bursts of {}); retry in {} ms", chat.rate_per_second, chat.rate_burst, retry_after.as_millis().max(1)), Some(u64::from(chat.rate_burst)));
                             continue;
                         }
                         let text = match clean_text(&text) {
                             Ok(text) => text,
-                            Err(error) => { reject_message(&queue, "empty_message", &error.to_string(), None); continue; }
+                            Err(error) => { reject_message(&mut batch, "empty_message", &error.to_string(), None); continue; }
                         };
-                        let inbound = Inbound { name: member.name.as_str().to_owned(), text, reply: queue.clone() };
+                        let inbound = Inbound { name: member.name.as_str().to_owned(), text, reply: reply.clone() };
                         if member.inbound.send(inbound).await.is_err() {
                             break Some((close::GOING_AWAY, "the room closed; reconnect and resume".to_owned()));
                         }
                     }
                 }
             }
-            frame = recv_room(&mut outgoing) => {
-                let (Some(frame), Some(frames)) = (frame, outgoing.as_mut()) else {
+            received = recv_room(&mut outgoing, &mut batch) => {
+                if received == 0 {
                     // Only the room drops a member's queue: it fell too far behind.
                     break Some((close::SLOW_CONSUMER, "too slow to keep up; reconnect with last_seq to resume".to_owned()));
-                };
-                batch.push(frame);
-                while batch.len() < WRITE_BATCH {
-                    match frames.try_recv() {
-                        Ok(frame) => batch.push(frame),
-                        Err(_) => break,
-                    }
                 }
-                if write_all(&mut sink, &mut batch).await.is_err() {
-                    break None;
-                }
-            }
-            Some(frame) = control.recv() => {
-                batch.push(frame);
-                if write_all(&mut sink, &mut batch).await.is_err() {
+                let written = write_all(&mut sink, &mut batch).await;
+                // A burst (history on join, a busy minute) must not stay allocated for the
+                // connection's life: an idle connection keeps a handful of slots.
+                batch.shrink_to(IDLE_BATCH);
+                if written.is_err() {
                     break None;
                 }
             }
@@ -207,10 +209,11 @@ pub async fn run(
     metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
 }
 
-/// The next frame from the room, or never before a join.
-async fn recv_room(outgoing: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+/// Moves what the room queued into `batch` (at most [`WRITE_BATCH`] frames), waiting for the
+/// first; 0 when the room dropped the member; never before a join.
+async fn recv_room(outgoing: &mut Option<queue::Receiver>, batch: &mut Vec<Frame>) -> usize {
     match outgoing {
-        Some(frames) => frames.recv().await,
+        Some(frames) => frames.recv_many(batch, WRITE_BATCH).await,
         None => futures::future::pending().await,
     }
 }
@@ -226,18 +229,19 @@ where
     sink.flush().await
 }
 
-fn reject(queue: &mpsc::Sender<Frame>, code: &str, detail: &str, limit: Option<u64>) {
+/// Queues an error frame about the client's own frame; the loop writes it before waiting again.
+fn reject(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) {
     let frame = ServerFrame::Error {
         code,
         detail,
         limit,
     }
     .to_text();
-    let _ = queue.try_send(frame.into());
+    batch.push(frame.into());
 }
 
 /// A refused `send`: counted as rejected (the client's, not the SLO's).
-fn reject_message(queue: &mpsc::Sender<Frame>, code: &str, detail: &str, limit: Option<u64>) {
+fn reject_message(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) {
     metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
-    reject(queue, code, detail, limit);
+    reject(batch, code, detail, limit);
 }

@@ -15,7 +15,7 @@ use super::{PubSub, Subscription, validate_topic};
 use crate::storage::StorageError;
 
 /// Messages a subscriber may fall behind by before it skips some.
-pub const CAPACITY: usize = 4096;
+pub const CAPACITY: usize = 1024;
 
 /// The in-process broker.
 #[derive(Debug, Default)]
