@@ -21,7 +21,12 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
         ],
     )
     .await;
-    let stored = app.store(&unique_message()).await;
+    // The first write opens connections through the proxy; on a loaded machine that can
+    // outlast this test's tight timeouts, so wait for one write to land: the outage is what
+    // is under test, and it must still work before the cut.
+    let first = unique_message();
+    eventually(|| async { app.post(&first).await.status() == 201 }).await;
+    let stored = sha256_hex(&first);
 
     proxy.cut();
     let started = Instant::now();
