@@ -6,8 +6,9 @@
 //! - **room**: owns the members, and delivers what the broker carries (from every replica,
 //!   this one included) in sequence order: messages that arrive early wait for the gap before
 //!   them, which is filled from the log if the broker lost it. Each message is serialised once
-//!   and the same bytes are queued for every member; a member whose bounded queue is full is
-//!   dropped (it resumes on reconnect), so one slow client never stalls a room.
+//!   and the same bytes are queued for every member, at once while the room is quiet and at a
+//!   bounded pace while it is busy (see [`crate::pacing`]); a member whose bounded queue is
+//!   full is dropped (it resumes on reconnect), so one slow client never stalls a room.
 //!
 //! Presence is per replica: each replica publishes its own members of a room, and a room's
 //! member list is the union of the latest lists of the replicas seen within [`PRESENCE_TTL`].
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::ChatSettings;
 use crate::domain::{DisplayName, RoomName};
+use crate::pacing::Pacing;
 use crate::protocol::{BrokerEvent, Message, ServerFrame};
 use crate::queue;
 use crate::telemetry;
@@ -42,6 +44,9 @@ const PRESENCE_DEBOUNCE: Duration = Duration::from_millis(100);
 const GAP_WAIT: Duration = Duration::from_millis(100);
 /// Most messages appended and published as one batch.
 const MAX_BATCH: usize = 512;
+/// Most frames waiting for a paced fan-out; more go out at once (a member writes at most 256
+/// frames per flush anyway).
+const MAX_READY: usize = 256;
 /// Messages read from the log per call when catching up.
 const CATCH_UP_PAGE: usize = 1000;
 /// How long an empty room keeps its tasks, so a reconnecting member finds them warm.
@@ -405,8 +410,14 @@ struct Room {
     name: RoomName,
     members: HashMap<u64, Member>,
     next_member: u64,
-    /// The last sequence number delivered to local members.
+    /// The last sequence number delivered to local members (or waiting in `ready`).
     delivered: u64,
+    /// Frames in sequence order, with their messages' timestamps, that the next fan-out
+    /// queues for every member.
+    ready: Vec<(Frame, u64)>,
+    pacing: Pacing,
+    /// When `ready` goes out, if it waits for the pace.
+    fan_out_at: Option<Instant>,
     /// Messages that arrived ahead of a gap, by sequence number.
     early: BTreeMap<u64, Message>,
     /// Since when the oldest gap has been waited for.
@@ -446,6 +457,9 @@ async fn run_room(
         members: HashMap::new(),
         next_member: 1,
         delivered,
+        ready: Vec::new(),
+        pacing: Pacing::new(Instant::now()),
+        fan_out_at: None,
         early: BTreeMap::new(),
         gap_since: None,
         remote: HashMap::new(),
@@ -458,8 +472,12 @@ async fn run_room(
     loop {
         let gap_deadline = room.gap_since.map(|since| since + GAP_WAIT);
         tokio::select! {
+            () = sleep_until_opt(room.fan_out_at) => room.fan_out(),
             command = commands.recv() => match command {
                 Some(Command::Join { name, last_seq, queue, reply }) => {
+                    // A newcomer reads the log up to `delivered`: everything up to it goes out
+                    // to the others first, so it is neither missed nor doubled.
+                    room.fan_out();
                     let joined = room.join(name, last_seq, queue).await;
                     let _ = reply.send(joined);
                 }
@@ -483,6 +501,7 @@ async fn run_room(
             idle.as_mut().reset(Instant::now() + IDLE_ROOM);
         }
     }
+    room.fan_out();
     hub.forget(&name, id);
     // Members still here (the broker went away) see their queue close and reconnect.
 }
@@ -652,9 +671,9 @@ impl Room {
         self.deliver_ready();
     }
 
-    /// Delivers every message that follows `delivered` without a gap.
+    /// Delivers every message that follows `delivered` without a gap: now, or at the pace of a
+    /// busy room.
     fn deliver_ready(&mut self) {
-        let mut dropped = Vec::new();
         while let Some(entry) = self.early.first_entry() {
             if *entry.key() != self.delivered + 1 {
                 break;
@@ -662,18 +681,48 @@ impl Room {
             let message = entry.remove();
             self.delivered = message.seq;
             let frame: Frame = ServerFrame::Message(&message).to_text().into();
-            for (id, member) in &self.members {
-                if member.queue.try_send(frame.clone()).is_err() {
-                    dropped.push(*id);
-                }
-            }
-            record_delivery(&self.hub, &message);
+            self.ready.push((frame, message.ts));
         }
         self.gap_since = match (self.early.is_empty(), self.gap_since) {
             (true, _) => None,
             (false, Some(since)) => Some(since),
             (false, None) => Some(Instant::now()),
         };
+        if self.ready.len() >= MAX_READY {
+            self.fan_out();
+            return;
+        }
+        if self.ready.is_empty() || self.fan_out_at.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let due = self.pacing.due(now, self.members.len());
+        if due <= now {
+            self.fan_out();
+        } else {
+            self.fan_out_at = Some(due);
+        }
+    }
+
+    /// Queues every ready frame for every member, each member's in one go.
+    fn fan_out(&mut self) {
+        self.fan_out_at = None;
+        if self.ready.is_empty() {
+            return;
+        }
+        let frames: Vec<Frame> = self.ready.iter().map(|(frame, _)| frame.clone()).collect();
+        let mut dropped = Vec::new();
+        for (id, member) in &self.members {
+            if member.queue.try_send_all(&frames).is_err() {
+                dropped.push(*id);
+            }
+        }
+        for (_, ts) in self.ready.drain(..) {
+            record_delivery(&self.hub, ts);
+        }
+        let deliveries = u64::try_from(frames.len().saturating_mul(self.members.len()));
+        self.pacing
+            .fanned_out(Instant::now(), deliveries.unwrap_or(u64::MAX));
         for id in dropped {
             // Dropping the queue's sender tells the session it was too slow (close 4000).
             if self.members.remove(&id).is_some() {
@@ -762,9 +811,10 @@ impl Room {
     }
 }
 
-fn record_delivery(hub: &Hub, message: &Message) {
+/// Records the fan-out of a message stamped `ts` (milliseconds since the epoch).
+fn record_delivery(hub: &Hub, ts: u64) {
     let instruments = &hub.inner.instruments;
-    let latency_ms = telemetry::now_ms().saturating_sub(message.ts);
+    let latency_ms = telemetry::now_ms().saturating_sub(ts);
     instruments
         .delivery_seconds
         .record(latency_ms as f64 / 1000.0);

@@ -85,18 +85,23 @@ impl Shared {
     }
 
     fn push(&self, frame: Frame) -> Result<(), SendError> {
+        self.push_all(std::slice::from_ref(&frame))
+    }
+
+    /// Queues every frame of `frames`, or none of them.
+    fn push_all(&self, frames: &[Frame]) -> Result<(), SendError> {
         let mut state = self.state();
         if !state.receiving {
             return Err(SendError::Closed);
         }
-        if state.frames.len() >= self.capacity {
+        if state.frames.len() + frames.len() > self.capacity {
             return Err(SendError::Full);
         }
-        state.frames.push_back(frame);
-        let first = state.frames.len() == 1;
+        let was_empty = state.frames.is_empty();
+        state.frames.extend(frames.iter().cloned());
         drop(state);
         // A queue that already held frames has a wake-up on its way.
-        if first {
+        if was_empty && !frames.is_empty() {
             self.waker.wake();
         }
         Ok(())
@@ -112,6 +117,12 @@ impl Sender {
     /// Queues `frame` unless the queue is full or its session is gone; never waits.
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
         self.shared.push(frame)
+    }
+
+    /// Queues all of `frames` in order, or none of them when they do not all fit (the member is
+    /// too slow) or its session is gone; the session is woken once for the lot.
+    pub fn try_send_all(&self, frames: &[Frame]) -> Result<(), SendError> {
+        self.shared.push_all(frames)
     }
 
     /// A handle that can queue frames but does not keep the queue open.
@@ -245,6 +256,22 @@ mod tests {
         let mut batch = Vec::new();
         receiver.recv_many(&mut batch, 10).await;
         assert_eq!(sender.try_send(frame("c")), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn frames_sent_together_are_queued_all_or_none() {
+        let (sender, mut receiver) = bounded(3);
+        sender.try_send(frame("1")).unwrap();
+        sender.try_send_all(&[frame("2"), frame("3")]).unwrap();
+        // Two more do not fit beside three: neither is queued.
+        assert_eq!(
+            sender.try_send_all(&[frame("4"), frame("5")]),
+            Err(SendError::Full)
+        );
+        let mut batch = Vec::new();
+        assert_eq!(receiver.recv_many(&mut batch, 10).await, 3);
+        let texts: Vec<&str> = batch.iter().map(|frame| frame.as_str()).collect();
+        assert_eq!(texts, ["1", "2", "3"]);
     }
 
     #[tokio::test]

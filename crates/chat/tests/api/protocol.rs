@@ -35,6 +35,37 @@ async fn messages_reach_every_member_with_the_servers_name_seq_and_time() {
 }
 
 #[tokio::test]
+async fn a_burst_reaches_every_member_once_and_in_order() {
+    // 300 messages as fast as one client can send them, to 30 members: a room this busy hands
+    // frames over in paced batches (chat::pacing), which must not lose, double or reorder any.
+    let app = spawn_with(&[
+        ("chat.rate_per_second", "100000"),
+        ("chat.rate_burst", "100000"),
+    ])
+    .await;
+    let url = ws_url(&app.address);
+    let room = unique_room();
+    let mut members = Vec::new();
+    for index in 0..30 {
+        let mut member = Client::connect(&url).await;
+        member.join(&room, &format!("m{index}"), None).await;
+        members.push(member);
+    }
+    let texts: Vec<String> = (1..=300).map(|n| format!("burst {n}")).collect();
+    for text in &texts {
+        members[0].say(text).await;
+    }
+    for (index, member) in members.iter_mut().enumerate() {
+        let frames = member.messages(texts.len()).await;
+        for (n, (frame, text)) in frames.iter().zip(&texts).enumerate() {
+            assert_eq!(frame["seq"], n + 1, "member {index}");
+            assert_eq!(frame["text"], text.as_str(), "member {index}");
+            assert_eq!(frame["name"], "m0", "member {index}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn names_are_validated_and_made_unique_in_the_room() {
     let app = spawn_with(&[]).await;
     let url = ws_url(&app.address);

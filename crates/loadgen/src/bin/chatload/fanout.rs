@@ -7,14 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use loadgen::cpu::CpuMeter;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::accounting::{Counts, Histograms, SeqOutcome, SeqTracker, Window, record_all};
 use crate::client::{self, Incoming, Socket};
 use crate::clock;
 use crate::payload::{self, Stamp};
-use crate::schedule::Schedule;
+use crate::schedule::{Metronome, Schedule};
 use crate::servers::Probe;
 
 /// Connections opened at once while setting up.
@@ -95,6 +95,8 @@ struct Shared {
     /// Set once every member joined; publishers and receivers read it.
     plan: OnceLock<Plan>,
     histograms: Mutex<Histograms>,
+    /// Publisher `g` waits on `wakers[g]` for its next message to fall due.
+    wakers: Arc<[Notify]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,16 +117,18 @@ pub(crate) async fn run(
     if spec.publishers == 0 || spec.publishers > spec.members {
         bail!("publishers must be between 1 and members");
     }
+    let total_publishers = spec.rooms * spec.publishers;
+    let mut metronome = Metronome::new(total_publishers);
     let shared = Arc::new(Shared {
         plan: OnceLock::new(),
         histograms: Mutex::new(Histograms::default()),
+        wakers: metronome.wakers(),
     });
     let (ready_tx, mut ready_rx) = mpsc::channel::<anyhow::Result<()>>(1024);
     let (start_tx, start_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
     let connecting = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let total = spec.rooms * spec.members;
-    let total_publishers = spec.rooms * spec.publishers;
     let mut tasks = Vec::with_capacity(total as usize);
     for index in 0..total {
         let room_index = index / spec.members;
@@ -168,6 +172,9 @@ pub(crate) async fn run(
         to_ns: from_ns + spec.duration.as_nanos() as u64,
     };
     let _ = shared.plan.set(Plan { start_ns, window });
+    metronome
+        .start(start_ns, window.to_ns, spec.rate)
+        .context("cannot start the metronome thread")?;
     let _ = start_tx.send(true);
 
     let me = CpuMeter::this_process();
@@ -325,8 +332,8 @@ async fn receive(
 }
 
 /// Sends on schedule, whatever the replies: at each wake-up every message already due goes out
-/// (stamped with its due time, not the time it actually left), then the publisher sleeps until
-/// the next one is due.
+/// (stamped with its due time, not the time it actually left), then the publisher waits for the
+/// metronome's tick of its next one.
 async fn publish(
     mut sink: futures::stream::SplitSink<Socket, Message>,
     schedule_for: impl Fn(&Plan) -> Schedule,
@@ -345,8 +352,12 @@ async fn publish(
     let schedule = schedule_for(&plan);
     let mut lags: Vec<u64> = Vec::new();
     let mut k = 0u64;
+    let waker = &shared.wakers[publisher as usize];
     'schedule: while let Some(due) = schedule.due_ns(k) {
-        tokio::time::sleep_until(clock::instant_at(due)).await;
+        // Not yet due (a batch cut at SEND_BATCH leaves due messages behind): wait for the tick.
+        if due > clock::now_ns() {
+            waker.notified().await;
+        }
         let mut batch = 0;
         while let Some(due) = schedule.due_ns(k) {
             let now = clock::now_ns();

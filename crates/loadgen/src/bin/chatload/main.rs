@@ -163,7 +163,7 @@ struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1000,2000,3000,4000,5000,6000,8000,10000,12000"
+        default_value = "1000,2000,4000,6000,8000,10000,11000,12000,14000,16000"
     )]
     ladder: Vec<f64>,
     #[arg(long, default_value_t = 19_000)]
@@ -189,7 +189,7 @@ struct SoakArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1000,2000,3000,4000,5000,6000,8000,10000,12000"
+        default_value = "1000,2000,4000,6000,8000,10000,11000,12000,14000,16000"
     )]
     ladder: Vec<f64>,
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
