@@ -412,9 +412,10 @@ struct Room {
     next_member: u64,
     /// The last sequence number delivered to local members (or waiting in `ready`).
     delivered: u64,
-    /// Frames in sequence order, with their messages' timestamps, that the next fan-out
-    /// queues for every member.
-    ready: Vec<(Frame, u64)>,
+    /// Frames in sequence order that the next fan-out queues for every member, as they are
+    /// (no copy per fan-out), and their messages' timestamps, one each.
+    ready: Vec<Frame>,
+    ready_ts: Vec<u64>,
     pacing: Pacing,
     /// When `ready` goes out, if it waits for the pace.
     fan_out_at: Option<Instant>,
@@ -458,6 +459,7 @@ async fn run_room(
         next_member: 1,
         delivered,
         ready: Vec::new(),
+        ready_ts: Vec::new(),
         pacing: Pacing::new(Instant::now()),
         fan_out_at: None,
         early: BTreeMap::new(),
@@ -681,7 +683,8 @@ impl Room {
             let message = entry.remove();
             self.delivered = message.seq;
             let frame: Frame = ServerFrame::Message(&message).to_text().into();
-            self.ready.push((frame, message.ts));
+            self.ready.push(frame);
+            self.ready_ts.push(message.ts);
         }
         self.gap_since = match (self.early.is_empty(), self.gap_since) {
             (true, _) => None,
@@ -710,17 +713,17 @@ impl Room {
         if self.ready.is_empty() {
             return;
         }
-        let frames: Vec<Frame> = self.ready.iter().map(|(frame, _)| frame.clone()).collect();
         let mut dropped = Vec::new();
         for (id, member) in &self.members {
-            if member.queue.try_send_all(&frames).is_err() {
+            if member.queue.try_send_all(&self.ready).is_err() {
                 dropped.push(*id);
             }
         }
-        for (_, ts) in self.ready.drain(..) {
+        for ts in self.ready_ts.drain(..) {
             record_delivery(&self.hub, ts);
         }
-        let deliveries = u64::try_from(frames.len().saturating_mul(self.members.len()));
+        let deliveries = u64::try_from(self.ready.len().saturating_mul(self.members.len()));
+        self.ready.clear();
         self.pacing
             .fanned_out(Instant::now(), deliveries.unwrap_or(u64::MAX));
         for id in dropped {
