@@ -7,14 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use loadgen::cpu::CpuMeter;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::accounting::{Counts, Histograms, SeqOutcome, SeqTracker, Window, record_all};
 use crate::client::{self, Incoming, Socket};
 use crate::clock;
 use crate::payload::{self, Stamp};
-use crate::schedule::{Metronome, Schedule};
+use crate::schedule::{Metronome, Schedule, SystemClock, Ticker};
 use crate::servers::Probe;
 
 /// Connections opened at once while setting up.
@@ -95,8 +95,8 @@ struct Shared {
     /// Set once every member joined; publishers and receivers read it.
     plan: OnceLock<Plan>,
     histograms: Mutex<Histograms>,
-    /// Publisher `g` waits on `wakers[g]` for its next message to fall due.
-    wakers: Arc<[Notify]>,
+    /// Publisher `g` waits on `tickers[g]` for its next message to fall due.
+    tickers: Arc<[Ticker]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,11 +118,11 @@ pub(crate) async fn run(
         bail!("publishers must be between 1 and members");
     }
     let total_publishers = spec.rooms * spec.publishers;
-    let mut metronome = Metronome::new(total_publishers);
+    let mut metronome = Metronome::new(total_publishers, Arc::new(SystemClock));
     let shared = Arc::new(Shared {
         plan: OnceLock::new(),
         histograms: Mutex::new(Histograms::default()),
-        wakers: metronome.wakers(),
+        tickers: metronome.tickers(),
     });
     let (ready_tx, mut ready_rx) = mpsc::channel::<anyhow::Result<()>>(1024);
     let (start_tx, start_rx) = watch::channel(false);
@@ -352,12 +352,10 @@ async fn publish(
     let schedule = schedule_for(&plan);
     let mut lags: Vec<u64> = Vec::new();
     let mut k = 0u64;
-    let waker = &shared.wakers[publisher as usize];
+    let ticker = &shared.tickers[publisher as usize];
     'schedule: while let Some(due) = schedule.due_ns(k) {
-        // Not yet due (a batch cut at SEND_BATCH leaves due messages behind): wait for the tick.
-        if due > clock::now_ns() {
-            waker.notified().await;
-        }
+        // At once when already due (a batch cut at SEND_BATCH leaves due messages behind).
+        ticker.until(due).await;
         let mut batch = 0;
         while let Some(due) = schedule.due_ns(k) {
             let now = clock::now_ns();
