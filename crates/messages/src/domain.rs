@@ -75,8 +75,15 @@ pub struct Record {
     pub message: String,
 }
 
-/// A key of the listing namespace, and the cursor handed to clients: `<first_seen>-<digest>`,
-/// `first_seen` zero-padded to 20 digits so byte order is time order.
+/// Where the listing lives in the store, beside the records: records are keyed by their bare
+/// digest (hexadecimal, so they all sort before `l`), listing entries by this prefix and their
+/// [`ListingKey`]. One namespace for both lets a new message and its listing entry be one
+/// atomic write.
+pub const LISTING_PREFIX: &str = "listing/";
+
+/// A listing entry, and the cursor handed to clients: `<first_seen>-<digest>`,
+/// `first_seen` zero-padded to 20 digits so byte order is time order. It is stored under
+/// [`LISTING_PREFIX`] (see [`ListingKey::stored`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListingKey(String);
 
@@ -104,6 +111,24 @@ impl ListingKey {
         } else {
             Err(invalid())
         }
+    }
+
+    /// The key the entry is stored under.
+    ///
+    /// ```
+    /// use messages::domain::{Digest, ListingKey};
+    /// let key = ListingKey::new(42, &Digest::of("foo"));
+    /// assert_eq!(ListingKey::from_stored(&key.stored()), Some(key));
+    /// assert_eq!(ListingKey::from_stored(Digest::of("foo").as_str()), None);
+    /// ```
+    pub fn stored(&self) -> String {
+        format!("{LISTING_PREFIX}{}", self.0)
+    }
+
+    /// The entry stored under `key`; `None` for a key that is not a listing entry.
+    pub fn from_stored(key: &str) -> Option<ListingKey> {
+        let raw = key.strip_prefix(LISTING_PREFIX)?;
+        ListingKey::parse_cursor(raw).ok()
     }
 
     /// The digest part.

@@ -19,12 +19,12 @@ use platform::http::path::Path;
 use platform::http::problem::ProblemDocument;
 use platform::http::query::Query;
 use platform::http::ratelimit::RateLimiter;
-use platform::storage::KeyValue;
+use platform::storage::{BatchOutcome, BatchWrite, KeyValue};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::Tokens;
-use crate::domain::{Digest, FirstSeenClock, ListingKey, Record};
+use crate::domain::{Digest, FirstSeenClock, LISTING_PREFIX, ListingKey, Record};
 use crate::error::MessagesError;
 
 /// The counter of messages stored for the first time.
@@ -33,10 +33,9 @@ pub const STORED_TOTAL: &str = "messages_stored_total";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// Records keyed by digest.
-    pub records: Arc<dyn KeyValue>,
-    /// Listing keys (`<first_seen>-<digest>`), empty values.
-    pub listing: Arc<dyn KeyValue>,
+    /// Records keyed by digest, and the listing's entries (empty values) under
+    /// [`LISTING_PREFIX`](crate::domain::LISTING_PREFIX).
+    pub store: Arc<dyn KeyValue>,
     /// Longest message, in UTF-8 bytes.
     pub max_bytes: usize,
     /// Largest page of the listing.
@@ -164,19 +163,27 @@ async fn post_message(
     };
     // Serialising a struct of a number and a string cannot fail.
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
-    let first_seen = if state.records.put_if_absent(digest.as_str(), &bytes).await? {
-        metrics::counter!(STORED_TOTAL).increment(1);
-        record.first_seen
-    } else {
-        // Already stored. Its listing key may be missing if the process died between the two
-        // writes of the first POST (which was then never acknowledged): write it again.
-        read_record(&state, &digest).await?.first_seen
-    };
-    // Idempotent, and only after the record: an acknowledged message is always listed.
-    state
-        .listing
-        .put(ListingKey::new(first_seen, &digest).as_str(), b"")
+    let listed = ListingKey::new(record.first_seen, &digest);
+    // The record and its listing entry in one atomic write: an acknowledged message is always
+    // listed, and a new message costs one commit.
+    let written = state
+        .store
+        .write_batch(&[
+            BatchWrite::insert(digest.as_str(), bytes),
+            BatchWrite::put(listed.stored(), Vec::new()),
+        ])
         .await?;
+    match written {
+        BatchOutcome::Applied => metrics::counter!(STORED_TOTAL).increment(1),
+        BatchOutcome::Conflict { .. } => {
+            // Already stored, and so already listed, unless it was stored before the two
+            // became one write and the process died between them (never acknowledged then).
+            let listed = ListingKey::new(read_record(&state, &digest).await?.first_seen, &digest);
+            if state.store.get(&listed.stored()).await?.is_none() {
+                state.store.put(&listed.stored(), b"").await?;
+            }
+        }
+    }
     let location = HeaderValue::from_str(&format!("/messages/{}", digest.as_str()))
         .map_err(|_| MessagesError::CorruptRecord(digest.as_str().to_owned()))?;
     let body = Stored {
@@ -192,7 +199,7 @@ async fn post_message(
 
 async fn read_record(state: &AppState, digest: &Digest) -> Result<Record, MessagesError> {
     let stored = state
-        .records
+        .store
         .get(digest.as_str())
         .await?
         .ok_or_else(|| MessagesError::NotFound(digest.as_str().to_owned()))?;
@@ -281,19 +288,26 @@ async fn list(state: &AppState, page: Page) -> Result<DigestList, MessagesError>
         .as_deref()
         .map(ListingKey::parse_cursor)
         .transpose()?;
-    let scanned = state
-        .listing
-        .scan(after.as_ref().map(ListingKey::as_str), limit)
-        .await?;
-    let digest_list = scanned
+    let after = match &after {
+        Some(cursor) => cursor.stored(),
+        None => LISTING_PREFIX.to_owned(),
+    };
+    let scanned = state.store.scan(Some(&after), limit).await?;
+    // Nothing sorts after the listing entries, but a key that is not one ends the listing.
+    let listed: Vec<ListingKey> = scanned
         .entries
         .iter()
-        .filter_map(|(key, _)| ListingKey::parse_cursor(key).ok())
-        .map(|key| key.digest().to_owned())
+        .map_while(|(key, _)| ListingKey::from_stored(key))
         .collect();
+    let next = scanned
+        .next
+        .as_deref()
+        .filter(|_| listed.len() == scanned.entries.len())
+        .and_then(ListingKey::from_stored)
+        .map(|key| key.as_str().to_owned());
     Ok(DigestList {
-        digest_list,
-        next: scanned.next,
+        digest_list: listed.iter().map(|key| key.digest().to_owned()).collect(),
+        next,
     })
 }
 

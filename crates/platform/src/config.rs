@@ -158,6 +158,14 @@ pub struct StorageSettings {
     /// Longest time one storage operation may take; a broker's publish too. Default `3s`.
     #[serde(with = "humantime_serde")]
     pub operation_timeout: Duration,
+    /// SQLite: most writes one group commit (one transaction, one `fsync`) gathers. Default 256.
+    pub group_commit_max_writes: usize,
+    /// SQLite: longest a group commit keeps taking more writes before it commits. Default `2ms`.
+    #[serde(with = "humantime_serde")]
+    pub group_commit_max_delay: Duration,
+    /// SQLite: writes waiting for the writer, beyond which a writer waits (within
+    /// `operation_timeout`) for room. Default 4096.
+    pub write_queue: usize,
 }
 
 /// `[telemetry]`: logs to stdout and optional OTLP traces.
@@ -327,6 +335,9 @@ impl Default for StorageSettings {
             max_connections: 16,
             connect_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(3),
+            group_commit_max_writes: 256,
+            group_commit_max_delay: Duration::from_millis(2),
+            write_queue: 4096,
         }
     }
 }

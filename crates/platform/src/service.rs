@@ -318,6 +318,12 @@ impl<S> Context<S> {
         Ok(database)
     }
 
+    /// Whether this start creates or upgrades schemas: `storage.migrate`, or the `migrate`
+    /// command. A service's own data migrations run only then.
+    pub fn migrates(&self) -> bool {
+        self.migrate || self.settings.storage.migrate
+    }
+
     /// Opens the key–value store at `storage.url` for `namespace`, migrating when configured (or
     /// when running `migrate`), and registers its health check.
     pub async fn key_value(&self, namespace: &str) -> Result<Arc<dyn KeyValue>, StartError> {

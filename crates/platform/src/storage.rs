@@ -115,10 +115,98 @@ pub trait KeyValue: Send + Sync + 'static {
     /// Up to `limit` entries whose keys sort strictly after `after` (from the start when `None`).
     /// A `limit` of 0 is read as 1, so a page always makes progress.
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError>;
+    /// Applies `writes` in order as one atomic change: every write or none, and readers see
+    /// the store before the batch or after it, never in between. A [`BatchWrite::Insert`] whose
+    /// key exists (before the batch, or through an earlier write of the same batch) cancels the
+    /// whole batch: nothing is written and the answer is [`BatchOutcome::Conflict`].
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn platform::storage::KeyValue) -> Result<(), platform::storage::StorageError> {
+    /// use platform::storage::{BatchOutcome, BatchWrite};
+    /// // A record and its index entry, both or neither.
+    /// let outcome = store
+    ///     .write_batch(&[
+    ///         BatchWrite::insert("record/42", b"{}"),
+    ///         BatchWrite::put("index/0001-42", b""),
+    ///     ])
+    ///     .await?;
+    /// assert!(matches!(outcome, BatchOutcome::Applied | BatchOutcome::Conflict { .. }));
+    /// # Ok(()) }
+    /// ```
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError>;
     /// A cheap round trip that proves the backend answers; feeds `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// The backend's name as it appears in metrics and `/info`: `memory`, `sqlite`, …
     fn backend(&self) -> &'static str;
+}
+
+/// One write of an atomic [`KeyValue::write_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchWrite {
+    /// Stores `value` under `key`, replacing any previous value.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: Vec<u8>,
+    },
+    /// Stores `value` under `key`, which must be absent: a guard as well as a write. When the
+    /// key exists, the whole batch is cancelled.
+    Insert {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Removes `key`; a missing key is no error.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+impl BatchWrite {
+    /// A [`BatchWrite::Put`].
+    pub fn put(key: impl Into<String>, value: impl Into<Vec<u8>>) -> BatchWrite {
+        BatchWrite::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// A [`BatchWrite::Insert`].
+    pub fn insert(key: impl Into<String>, value: impl Into<Vec<u8>>) -> BatchWrite {
+        BatchWrite::Insert {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// A [`BatchWrite::Delete`].
+    pub fn delete(key: impl Into<String>) -> BatchWrite {
+        BatchWrite::Delete { key: key.into() }
+    }
+
+    /// The key this write touches.
+    pub fn key(&self) -> &str {
+        match self {
+            BatchWrite::Put { key, .. }
+            | BatchWrite::Insert { key, .. }
+            | BatchWrite::Delete { key } => key,
+        }
+    }
+}
+
+/// What [`KeyValue::write_batch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Every write of the batch is stored.
+    Applied,
+    /// The [`BatchWrite::Insert`] of `key` found it present: nothing of the batch was written.
+    Conflict {
+        /// The first insert's key that existed.
+        key: String,
+    },
 }
 
 /// Opens the key–value store named by `settings.url` for the namespace `namespace` (a table
@@ -179,6 +267,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Longest time one operation may take end to end (enforced by `Instrumented`).
     pub operation_timeout: Duration,
+    /// How SQLite gathers writes into one commit.
+    pub group_commit: sqlite::GroupCommitOptions,
 }
 
 impl From<&StorageSettings> for ConnectOptions {
@@ -187,6 +277,11 @@ impl From<&StorageSettings> for ConnectOptions {
             max_connections: settings.max_connections,
             connect_timeout: settings.connect_timeout,
             operation_timeout: settings.operation_timeout,
+            group_commit: sqlite::GroupCommitOptions {
+                max_writes: settings.group_commit_max_writes.max(1),
+                max_delay: settings.group_commit_max_delay,
+                queue: settings.write_queue.max(1),
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use platform::testing::{
 use crate::helpers::{cursor_from_now, unique_message};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_messages");
-const WRITERS: usize = 16;
+const WRITERS: usize = 64;
 const ACKNOWLEDGED_BEFORE_KILL: usize = 300;
 
 async fn acknowledged_posts_survive_kill_9(backend: Backend) {

@@ -1,7 +1,7 @@
 //! The store's behaviour on every backend: digests, idempotent posts, retrieval, the listing.
 
 use platform::testing::assert_problem;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{MessagesApp, cursor_from_now, sha256_hex, unique_message};
 
@@ -185,5 +185,58 @@ async fn the_documented_cursor_is_exactly_what_the_listing_hands_out_and_accepts
             let response = app.app.get(&format!("{path}?cursor={refused}")).await;
             assert_problem(response, 400).await;
         }
+    }
+}
+
+#[tokio::test]
+async fn a_listing_kept_in_its_own_namespace_by_earlier_versions_is_moved_beside_the_records() {
+    use platform::config::{SecretUrl, StorageSettings};
+    use platform::storage::open_key_value;
+
+    // The layout before one namespace: records in `messages`, the listing in
+    // `messages_listing`, written here as those versions wrote them.
+    let file = platform::testing::temp_path("db");
+    let url = format!("sqlite://{}", file.display());
+    let settings = StorageSettings {
+        url: SecretUrl::new(&url),
+        ..StorageSettings::default()
+    };
+    let records = open_key_value(&settings, "messages", true).await.unwrap();
+    let listing = open_key_value(&settings, messages::LEGACY_LISTING_NAMESPACE, true)
+        .await
+        .unwrap();
+    let old: Vec<String> = (0..3).map(|n| format!("old message {n}")).collect();
+    for (n, message) in old.iter().enumerate() {
+        let digest = sha256_hex(message);
+        let first_seen = 1_000 + n as u64;
+        let record = json!({ "first_seen": first_seen, "message": message });
+        records
+            .put(&digest, &serde_json::to_vec(&record).unwrap())
+            .await
+            .unwrap();
+        listing
+            .put(&format!("{first_seen:020}-{digest}"), b"")
+            .await
+            .unwrap();
+    }
+    drop((records, listing));
+
+    let app = crate::helpers::spawn_with(&url, &[]).await;
+    let new = app.store("new message").await;
+    let page: Value = app.app.get("/messages").await.json().await.unwrap();
+    let listed: Vec<&str> = page["digestList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|digest| digest.as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = old.iter().map(|m| sha256_hex(m)).chain([new]).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(app.message(&sha256_hex(&old[1])).await, old[1]);
+    drop(app);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Browser, PASSWORD, location, unique_email};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_notes");
-const WRITERS: usize = 16;
+const WRITERS: usize = 64;
 const ACKNOWLEDGED_BEFORE_KILL: usize = 300;
 
 /// Signs a new user up through the pages and trades the password for an API token.

@@ -3,7 +3,7 @@
 //! same for the log and pub/sub wrappers.
 //!
 //! Metric: the histogram `storage_operation_duration_seconds` with the labels `backend` (`memory`, `sqlite`,
-//! …), `operation` (`get`, `put`, `put_if_absent`, `delete`, `scan`, `ping`) and `outcome`
+//! …), `operation` (`get`, `put`, `put_if_absent`, `delete`, `scan`, `write_batch`, `ping`) and `outcome`
 //! (`ok`, `not_found` for a `get` that found nothing or a `delete` of a missing key, `error`).
 //! Every label value is a `&'static str`, so the label set stays bounded.
 
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{KeyValue, ScanPage, StorageError};
+use super::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
 use crate::metrics::names::STORAGE_OPERATION_DURATION as OPERATION_DURATION;
 
@@ -24,7 +24,15 @@ pub struct Instrumented {
     meter: Meter,
 }
 
-const OPERATIONS: [&str; 6] = ["get", "put", "put_if_absent", "delete", "scan", "ping"];
+const OPERATIONS: [&str; 7] = [
+    "get",
+    "put",
+    "put_if_absent",
+    "delete",
+    "scan",
+    "write_batch",
+    "ping",
+];
 const OUTCOMES: [&str; 3] = ["ok", "not_found", "error"];
 
 impl Instrumented {
@@ -168,6 +176,11 @@ impl KeyValue for Instrumented {
 
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
         self.observe("scan", self.inner.scan(after, limit), ok)
+            .await
+    }
+
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
+        self.observe("write_batch", self.inner.write_batch(writes), ok)
             .await
     }
 

@@ -5,16 +5,17 @@
 //! - [x] get, put, put-if-absent, delete
 //! - [x] ordered scan with a cursor (a `BTreeMap` orders `String` keys by their bytes)
 //! - [x] atomic put-if-absent (one write lock per operation)
+//! - [x] atomic batches (one write lock per batch)
 //! - [ ] durability: everything is lost on restart
 //! - [ ] sharing between processes
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
 
-use super::{KeyValue, ScanPage, StorageError};
+use super::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
 /// The in-process backend: an ordered map behind a read–write lock.
 #[derive(Debug, Default)]
@@ -77,6 +78,39 @@ impl KeyValue for MemoryKeyValue {
             .collect();
         // One row past the page tells whether another page follows.
         Ok(ScanPage::from_rows(rows, limit))
+    }
+
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
+        // One write lock for the whole batch: readers see it all or none of it. Inserts are
+        // checked first, against the map as each earlier write of the batch leaves it.
+        let mut entries = self.entries.write().map_err(map_poison_error)?;
+        let mut written: HashMap<&str, bool> = HashMap::new();
+        for write in writes {
+            let key = write.key();
+            let present = |key: &str| {
+                written
+                    .get(key)
+                    .copied()
+                    .unwrap_or_else(|| entries.contains_key(key))
+            };
+            if matches!(write, BatchWrite::Insert { .. }) && present(key) {
+                return Ok(BatchOutcome::Conflict {
+                    key: key.to_owned(),
+                });
+            }
+            written.insert(key, !matches!(write, BatchWrite::Delete { .. }));
+        }
+        for write in writes {
+            match write {
+                BatchWrite::Put { key, value } | BatchWrite::Insert { key, value } => {
+                    entries.insert(key.clone(), value.clone());
+                }
+                BatchWrite::Delete { key } => {
+                    entries.remove(key);
+                }
+            }
+        }
+        Ok(BatchOutcome::Applied)
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

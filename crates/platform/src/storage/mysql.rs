@@ -7,6 +7,7 @@
 //! - [x] ordered scan with a cursor: keys are `VARBINARY`, compared byte by byte (so keys are
 //!   also case-sensitive, unlike MySQL's default collations)
 //! - [x] atomic put-if-absent (`INSERT IGNORE` on the primary key)
+//! - [x] atomic batches (one InnoDB transaction)
 //! - [x] durability: whatever the server's `innodb_flush_log_at_trx_commit` promises
 //! - [x] schema creation (`migrate`): table `kv_<namespace>`
 //! - [x] fails fast while the server is down and reconnects by itself when it returns
@@ -22,7 +23,9 @@ use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 
 use super::sql::Statements;
-use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+use super::{
+    BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
+};
 
 /// Longest key in bytes: the width of the `VARBINARY` primary key.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -217,6 +220,36 @@ impl KeyValue for MysqlKeyValue {
             entries.push((decode_key(key)?, value));
         }
         Ok(ScanPage::from_rows(entries, limit))
+    }
+
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
+        for write in writes {
+            check_key(write.key())?;
+        }
+        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+        for write in writes {
+            let query = match write {
+                BatchWrite::Put { key, value } => sqlx::query(&self.sql.put)
+                    .bind(key.as_bytes())
+                    .bind(value.as_slice()),
+                BatchWrite::Insert { key, value } => sqlx::query(&self.sql.put_if_absent)
+                    .bind(key.as_bytes())
+                    .bind(value.as_slice()),
+                BatchWrite::Delete { key } => sqlx::query(&self.sql.delete).bind(key.as_bytes()),
+            };
+            let done = query
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_sqlx_error)?;
+            if matches!(write, BatchWrite::Insert { .. }) && done.rows_affected() == 0 {
+                // Dropping the transaction rolls it back.
+                return Ok(BatchOutcome::Conflict {
+                    key: write.key().to_owned(),
+                });
+            }
+        }
+        transaction.commit().await.map_err(map_sqlx_error)?;
+        Ok(BatchOutcome::Applied)
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

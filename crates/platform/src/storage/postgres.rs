@@ -7,6 +7,7 @@
 //! - [x] get, put, put-if-absent, delete
 //! - [x] ordered scan with a cursor: keys are `TEXT COLLATE "C"`, which compares bytes
 //! - [x] atomic put-if-absent (`INSERT … ON CONFLICT DO NOTHING`)
+//! - [x] atomic batches (one transaction)
 //! - [x] durability: whatever the server's `synchronous_commit` promises
 //! - [x] schema creation (`migrate`): table `kv_<namespace>`, safe to run from many instances
 //! - [x] fails fast while the server is down and reconnects by itself when it returns

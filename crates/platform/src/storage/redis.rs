@@ -11,6 +11,8 @@
 //! - [x] get, put, put-if-absent, delete
 //! - [x] ordered scan with a cursor (`ZRANGEBYLEX` compares bytes)
 //! - [x] atomic put-if-absent (`HSETNX` inside a script)
+//! - [x] atomic batches: one script checks every insert, then writes (a script runs alone, as
+//!   `MULTI`/`EXEC` would, but can also cancel the batch on a conflict)
 //! - [ ] durability: whatever the server's `appendfsync` promises; by default a second of writes
 //!   can be lost
 //! - [x] schema creation: nothing to create; `migrate` does not apply
@@ -22,7 +24,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
-use super::{ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace};
+use super::{
+    BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
+};
 
 /// Reconnection attempts per failed connection before an operation gets the error. Redis-rs
 /// waits about a second (with jitter) before a retry, so one retry fits the default operation
@@ -47,6 +51,7 @@ struct Scripts {
     put_if_absent: Script,
     delete: Script,
     scan: Script,
+    write_batch: Script,
 }
 
 impl std::fmt::Debug for RedisKeyValue {
@@ -94,6 +99,38 @@ end
 return {keys, values}
 ";
 
+/// ARGV is `op, key, value` per write (`P` put, `I` insert, `D` delete; a delete's value is
+/// empty). A script runs alone on the server, so the whole batch is atomic: the first pass
+/// checks every insert against the hash as the earlier writes would leave it, and only a batch
+/// that passes is written. Answers `{1, ''}` when applied, `{0, key}` on an insert's conflict.
+const WRITE_BATCH: &str = r"
+local present = {}
+for i = 1, #ARGV, 3 do
+  local op, key = ARGV[i], ARGV[i + 1]
+  if op == 'I' then
+    local exists = present[key]
+    if exists == nil then
+      exists = redis.call('HEXISTS', KEYS[1], key) == 1
+    end
+    if exists then
+      return {0, key}
+    end
+  end
+  present[key] = op ~= 'D'
+end
+for i = 1, #ARGV, 3 do
+  local op, key = ARGV[i], ARGV[i + 1]
+  if op == 'D' then
+    redis.call('HDEL', KEYS[1], key)
+    redis.call('ZREM', KEYS[2], key)
+  else
+    redis.call('HSET', KEYS[1], key, ARGV[i + 2])
+    redis.call('ZADD', KEYS[2], 0, key)
+  end
+end
+return {1, ''}
+";
+
 impl RedisKeyValue {
     /// Connects to the server named by `url` for `namespace`. Fails within `connect_timeout`
     /// when the server is down; afterwards the connection is re-established by itself.
@@ -113,6 +150,7 @@ impl RedisKeyValue {
                 put_if_absent: Script::new(PUT_IF_ABSENT),
                 delete: Script::new(DELETE),
                 scan: Script::new(SCAN),
+                write_batch: Script::new(WRITE_BATCH),
             },
         })
     }
@@ -274,6 +312,29 @@ impl KeyValue for RedisKeyValue {
             .filter_map(|(key, value)| value.map(|value| (key, value)))
             .collect();
         Ok(ScanPage { entries, next })
+    }
+
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
+        let mut invocation = self.scripts.write_batch.prepare_invoke();
+        invocation.key(&self.values_key).key(&self.keys_key);
+        for write in writes {
+            let (op, value): (&str, &[u8]) = match write {
+                BatchWrite::Put { value, .. } => ("P", value),
+                BatchWrite::Insert { value, .. } => ("I", value),
+                BatchWrite::Delete { .. } => ("D", b""),
+            };
+            invocation.arg(op).arg(write.key()).arg(value);
+        }
+        let mut connection = self.connection.clone();
+        let (applied, key): (i64, String) = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(map_redis_error)?;
+        Ok(if applied == 1 {
+            BatchOutcome::Applied
+        } else {
+            BatchOutcome::Conflict { key }
+        })
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -135,6 +135,40 @@ macro_rules! impl_key_value_over_sqlx {
                 Ok($crate::storage::ScanPage::from_rows(entries, limit))
             }
 
+            async fn write_batch(
+                &self,
+                writes: &[$crate::storage::BatchWrite],
+            ) -> Result<$crate::storage::BatchOutcome, $crate::storage::StorageError> {
+                use $crate::storage::{BatchOutcome, BatchWrite};
+                let _turn = self.write_turn().await;
+                let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+                for write in writes {
+                    let query = match write {
+                        BatchWrite::Put { key, value } => sqlx::query(&self.sql.put)
+                            .bind(key.as_str())
+                            .bind(value.as_slice()),
+                        BatchWrite::Insert { key, value } => sqlx::query(&self.sql.put_if_absent)
+                            .bind(key.as_str())
+                            .bind(value.as_slice()),
+                        BatchWrite::Delete { key } => {
+                            sqlx::query(&self.sql.delete).bind(key.as_str())
+                        }
+                    };
+                    let done = query
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(map_sqlx_error)?;
+                    if matches!(write, BatchWrite::Insert { .. }) && done.rows_affected() == 0 {
+                        // Dropping the transaction rolls it back.
+                        return Ok(BatchOutcome::Conflict {
+                            key: write.key().to_owned(),
+                        });
+                    }
+                }
+                transaction.commit().await.map_err(map_sqlx_error)?;
+                Ok(BatchOutcome::Applied)
+            }
+
             async fn ping(&self) -> Result<(), $crate::storage::StorageError> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

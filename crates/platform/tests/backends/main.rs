@@ -355,6 +355,12 @@ impl KeyValue for Stalled {
     ) -> Result<platform::storage::ScanPage, StorageError> {
         std::future::pending().await
     }
+    async fn write_batch(
+        &self,
+        _: &[platform::storage::BatchWrite],
+    ) -> Result<platform::storage::BatchOutcome, StorageError> {
+        std::future::pending().await
+    }
     async fn ping(&self) -> Result<(), StorageError> {
         std::future::pending().await
     }

@@ -5,7 +5,7 @@
 
 use rand::seq::SliceRandom;
 
-use crate::storage::{KeyValue, ScanPage, StorageError};
+use crate::storage::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
 /// Runs every behaviour below against `store`, in turn.
 pub async fn run_all(store: &dyn KeyValue) {
@@ -20,6 +20,10 @@ pub async fn run_all(store: &dyn KeyValue) {
     scan_after_cursor_that_is_not_a_key(store).await;
     concurrent_put_if_absent_has_one_winner(store).await;
     large_value_round_trips(store).await;
+    batch_applies_every_write(store).await;
+    batch_with_a_conflicting_insert_writes_nothing(store).await;
+    batch_inserts_see_the_earlier_writes_of_their_batch(store).await;
+    readers_never_see_half_a_batch(store).await;
     ping_succeeds(store).await;
 }
 
@@ -244,6 +248,138 @@ pub async fn large_value_round_trips(store: &dyn KeyValue) {
         read.as_ref() == Some(&value),
         "the 1 MiB value came back changed"
     );
+}
+
+/// A batch of puts, an insert and a delete is applied whole.
+pub async fn batch_applies_every_write(store: &dyn KeyValue) {
+    ok(store.put("batch/old", b"old").await, "put");
+    let outcome = ok(
+        store
+            .write_batch(&[
+                BatchWrite::put("batch/a", b"a"),
+                BatchWrite::insert("batch/b", b"b"),
+                BatchWrite::delete("batch/old"),
+                BatchWrite::delete("batch/never-written"),
+                BatchWrite::put("batch/a", b"a again"),
+            ])
+            .await,
+        "write_batch",
+    );
+    assert_eq!(outcome, BatchOutcome::Applied);
+    assert_eq!(
+        ok(store.get("batch/a").await, "get"),
+        Some(b"a again".to_vec())
+    );
+    assert_eq!(ok(store.get("batch/b").await, "get"), Some(b"b".to_vec()));
+    assert_eq!(ok(store.get("batch/old").await, "get"), None);
+    let empty = ok(store.write_batch(&[]).await, "empty write_batch");
+    assert_eq!(empty, BatchOutcome::Applied);
+}
+
+/// An insert whose key exists cancels the whole batch, the writes before it included.
+pub async fn batch_with_a_conflicting_insert_writes_nothing(store: &dyn KeyValue) {
+    ok(store.put("conflict/taken", b"first").await, "put");
+    ok(store.put("conflict/kept", b"kept").await, "put");
+    let outcome = ok(
+        store
+            .write_batch(&[
+                BatchWrite::put("conflict/new", b"new"),
+                BatchWrite::delete("conflict/kept"),
+                BatchWrite::insert("conflict/taken", b"second"),
+                BatchWrite::put("conflict/after", b"after"),
+            ])
+            .await,
+        "write_batch",
+    );
+    assert_eq!(
+        outcome,
+        BatchOutcome::Conflict {
+            key: "conflict/taken".to_owned()
+        }
+    );
+    assert_eq!(ok(store.get("conflict/new").await, "get"), None);
+    assert_eq!(ok(store.get("conflict/after").await, "get"), None);
+    assert_eq!(
+        ok(store.get("conflict/kept").await, "get"),
+        Some(b"kept".to_vec())
+    );
+    assert_eq!(
+        ok(store.get("conflict/taken").await, "get"),
+        Some(b"first".to_vec())
+    );
+}
+
+/// An insert is checked against the store as the batch's earlier writes leave it: after a put
+/// of its key it conflicts, after a delete of its key it stores.
+pub async fn batch_inserts_see_the_earlier_writes_of_their_batch(store: &dyn KeyValue) {
+    let outcome = ok(
+        store
+            .write_batch(&[
+                BatchWrite::put("sequence/k", b"put"),
+                BatchWrite::insert("sequence/k", b"insert"),
+            ])
+            .await,
+        "write_batch",
+    );
+    assert!(matches!(outcome, BatchOutcome::Conflict { .. }));
+    assert_eq!(ok(store.get("sequence/k").await, "get"), None);
+
+    ok(store.put("sequence/gone", b"old").await, "put");
+    let outcome = ok(
+        store
+            .write_batch(&[
+                BatchWrite::delete("sequence/gone"),
+                BatchWrite::insert("sequence/gone", b"new"),
+            ])
+            .await,
+        "write_batch",
+    );
+    assert_eq!(outcome, BatchOutcome::Applied);
+    assert_eq!(
+        ok(store.get("sequence/gone").await, "get"),
+        Some(b"new".to_vec())
+    );
+}
+
+/// While batches rewrite four keys to one generation after another, every scan (one read)
+/// sees the four at the same generation.
+pub async fn readers_never_see_half_a_batch(store: &dyn KeyValue) {
+    const KEYS: [&str; 4] = ["atomic/0", "atomic/1", "atomic/2", "atomic/3"];
+    const GENERATIONS: u32 = 40;
+    clear(store).await;
+    let batch = |generation: u32| -> Vec<BatchWrite> {
+        KEYS.iter()
+            .map(|key| BatchWrite::put(*key, generation.to_be_bytes()))
+            .collect()
+    };
+    ok(store.write_batch(&batch(0)).await, "first batch");
+    let writer = async {
+        for generation in 1..=GENERATIONS {
+            ok(store.write_batch(&batch(generation)).await, "write_batch");
+        }
+    };
+    let reader = async {
+        let mut seen = Vec::new();
+        loop {
+            let page = ok(store.scan(None, 10).await, "scan");
+            assert_eq!(keys_of(&page), KEYS, "a batch's keys are all there");
+            let values: Vec<&Vec<u8>> = page.entries.iter().map(|(_, value)| value).collect();
+            assert!(
+                values.iter().all(|value| *value == values[0]),
+                "one read saw two generations: {values:?}"
+            );
+            seen.push(values[0].clone());
+            if *values[0] == GENERATIONS.to_be_bytes() {
+                return seen;
+            }
+            // A read may finish without ever waiting (SQLite reads on the calling thread):
+            // give the writer its turn.
+            tokio::task::yield_now().await;
+        }
+    };
+    let ((), seen) = futures::join!(writer, reader);
+    assert!(!seen.is_empty());
+    clear(store).await;
 }
 
 /// `ping` succeeds against a healthy backend.
