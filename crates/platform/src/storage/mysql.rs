@@ -15,14 +15,12 @@
 //!   (never truncated)
 //! - [ ] values larger than the server's `max_allowed_packet` (16 MiB by default in MariaDB)
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 
 use super::sql::Statements;
+use super::sql::mysql::{connect_pool, map_sqlx_error};
 use super::{
     BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
 };
@@ -34,6 +32,7 @@ pub const MAX_KEY_BYTES: usize = 512;
 #[derive(Debug, Clone)]
 pub struct MysqlKeyValue {
     pool: MySqlPool,
+    table: String,
     sql: Statements,
 }
 
@@ -45,7 +44,10 @@ fn statements(table: &str) -> Statements {
              (k VARBINARY({MAX_KEY_BYTES}) NOT NULL PRIMARY KEY, v LONGBLOB NOT NULL) \
              ENGINE = InnoDB"
         ),
-        drop: format!("DROP TABLE IF EXISTS {table}"),
+        drop: format!(
+            "DROP TABLE IF EXISTS {table}, {}",
+            super::sql::record_table(table)
+        ),
         get: format!("SELECT v FROM {table} WHERE k = ?"),
         // `VALUES(v)` is deprecated in MySQL 8.0.20 but is the one spelling MariaDB and
         // MySQL both accept; MariaDB has no `AS new` row alias.
@@ -71,32 +73,17 @@ impl MysqlKeyValue {
         options: &ConnectOptions,
     ) -> Result<MysqlKeyValue, StorageError> {
         validate_namespace(namespace)?;
-        let url = match url.strip_prefix("mariadb:") {
-            Some(rest) => format!("mysql:{rest}"),
-            None => url.to_owned(),
-        };
-        // The parser's message never repeats the URL, so the password cannot leak through it.
-        let connect_options = MySqlConnectOptions::from_str(&url)
-            .map_err(|error| StorageError::InvalidUrl(format!("mysql url: {error}")))?;
-        // The acquire timeout also bounds opening a connection, so a dead server gives
-        // `PoolTimedOut` instead of a hang; the pool reconnects once the server is back.
-        let pool = MySqlPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.connect_timeout)
-            .test_before_acquire(true)
-            .connect_with(connect_options)
-            .await
-            .map_err(map_sqlx_error)?;
+        let pool = connect_pool(url, options).await?;
 
+        let table = format!("kv_{namespace}");
         let store = MysqlKeyValue {
             pool,
-            sql: statements(&format!("kv_{namespace}")),
+            sql: statements(&table),
+            table,
         };
         if migrate {
-            // MySQL serialises DDL on one table name with metadata locks, so concurrent
-            // migrations need no extra lock here.
-            sqlx::query(&store.sql.create)
-                .execute(&store.pool)
+            let pool = super::pool::SqlPool::Mysql(store.pool.clone());
+            super::sql::create_tables(pool, &store.table, &[&store.sql.create])
                 .await
                 .map_err(map_sqlx_error)?;
         }
@@ -111,24 +98,6 @@ impl MysqlKeyValue {
             .map_err(map_sqlx_error)?;
         Ok(())
     }
-}
-
-/// The one place MySQL errors become [`StorageError`] kinds.
-pub(super) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    super::sql::map_sqlx_error(error, is_temporary)
-}
-
-/// Error numbers that describe the server's state, not the statement: too many connections,
-/// shutdown in progress, lock wait timeout, deadlock, connection killed, server gone away or lost.
-fn is_temporary(database: &dyn DatabaseError) -> bool {
-    database
-        .try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|mysql| {
-            matches!(
-                mysql.number(),
-                1040 | 1053 | 1205 | 1213 | 1927 | 2006 | 2013
-            )
-        })
 }
 
 /// Rejects keys the `VARBINARY` column cannot hold, rather than letting MySQL truncate them.

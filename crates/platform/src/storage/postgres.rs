@@ -13,13 +13,14 @@
 //! - [x] fails fast while the server is down and reconnects by itself when it returns
 //! - [ ] keys containing NUL: PostgreSQL `TEXT` rejects them (a backend error)
 
-use std::str::FromStr;
-
-use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::PgPool;
 
 use super::sql::Statements;
-use super::{ConnectOptions, StorageError, validate_namespace};
+use super::sql::postgres::{connect_pool, map_sqlx_error};
+use super::{
+    BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
+};
 
 /// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -36,7 +37,10 @@ fn statements(table: &str) -> Statements {
             "CREATE TABLE IF NOT EXISTS {table} \
              (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)"
         ),
-        drop: format!("DROP TABLE IF EXISTS {table}"),
+        drop: format!(
+            "DROP TABLE IF EXISTS {table}, {}",
+            super::sql::record_table(table)
+        ),
         get: format!("SELECT value FROM {table} WHERE key = $1"),
         put: format!(
             "INSERT INTO {table} (key, value) VALUES ($1, $2) \
@@ -52,9 +56,6 @@ fn statements(table: &str) -> Statements {
 }
 
 impl PostgresKeyValue {
-    /// PostgreSQL queues writers itself (row locks); nothing to wait for here.
-    async fn write_turn(&self) {}
-
     /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
     /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
     pub async fn connect(
@@ -78,20 +79,14 @@ impl PostgresKeyValue {
         Ok(store)
     }
 
-    /// Creates the table under an advisory lock: concurrent `CREATE TABLE IF NOT EXISTS` of one
-    /// name can otherwise fail with a unique violation on `pg_type`.
+    /// Creates the table through the SQL layer's migration runner (under its advisory lock:
+    /// concurrent `CREATE TABLE IF NOT EXISTS` of one name can otherwise fail with a unique
+    /// violation on `pg_type`).
     async fn migrate(&self) -> Result<(), StorageError> {
-        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('platform.kv'), hashtext($1))")
-            .bind(&self.table)
-            .execute(&mut *transaction)
+        let pool = super::pool::SqlPool::Postgres(self.pool.clone());
+        super::sql::create_tables(pool, &self.table, &[&self.sql.create])
             .await
-            .map_err(map_sqlx_error)?;
-        sqlx::query(&self.sql.create)
-            .execute(&mut *transaction)
-            .await
-            .map_err(map_sqlx_error)?;
-        transaction.commit().await.map_err(map_sqlx_error)
+            .map_err(map_sqlx_error)
     }
 
     /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
@@ -104,40 +99,106 @@ impl PostgresKeyValue {
     }
 }
 
-/// The pool every PostgreSQL store of `url` uses; shared with the log backend.
-pub(crate) async fn connect_pool(
-    url: &str,
-    options: &ConnectOptions,
-) -> Result<PgPool, StorageError> {
-    // The parser's message never repeats the URL, so the password cannot leak through it.
-    let connect_options = PgConnectOptions::from_str(url)
-        .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
-    // The acquire timeout also bounds opening a connection, so a dead or unroutable server
-    // gives `PoolTimedOut` instead of a hang; the pool opens fresh connections once the
-    // server is back, and pinging before lending one out drops those the server closed.
-    PgPoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(options.connect_timeout)
-        .test_before_acquire(true)
-        .connect_with(connect_options)
-        .await
-        .map_err(map_sqlx_error)
-}
+#[async_trait]
+impl KeyValue for PostgresKeyValue {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let row = sqlx::query(&self.sql.get)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.map(|row| sqlx::Row::try_get::<Vec<u8>, _>(&row, 0))
+            .transpose()
+            .map_err(map_sqlx_error)
+    }
 
-/// The one place PostgreSQL errors become [`StorageError`] kinds.
-pub(crate) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    super::sql::map_sqlx_error(error, is_temporary)
-}
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        sqlx::query(&self.sql.put)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
 
-/// SQLSTATE classes that describe the server's state, not the statement: connection exceptions
-/// (08), insufficient resources (53), shutdown or start-up (57P01–57P03), and transactions the
-/// server chose to abort (40001, 40P01).
-fn is_temporary(database: &dyn DatabaseError) -> bool {
-    database.code().is_some_and(|code| {
-        code.starts_with("08")
-            || code.starts_with("53")
-            || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
-    })
-}
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.put_if_absent)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
 
-super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres");
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.sql.delete)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `limit` is clamped to at least 1, as in every backend.
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
+        let limit = limit.max(1);
+        let fetch = super::sql::fetch_limit(limit);
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after).bind(after).bind(fetch),
+            None => sqlx::query(&self.sql.scan_first).bind(fetch),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    sqlx::Row::try_get::<String, _>(row, 0)?,
+                    sqlx::Row::try_get::<Vec<u8>, _>(row, 1)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(map_sqlx_error)?;
+        Ok(ScanPage::from_rows(entries, limit))
+    }
+
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+        for write in writes {
+            let query = match write {
+                BatchWrite::Put { key, value } => sqlx::query(&self.sql.put)
+                    .bind(key.as_str())
+                    .bind(value.as_slice()),
+                BatchWrite::Insert { key, value } => sqlx::query(&self.sql.put_if_absent)
+                    .bind(key.as_str())
+                    .bind(value.as_slice()),
+                BatchWrite::Delete { key } => sqlx::query(&self.sql.delete).bind(key.as_str()),
+            };
+            let done = query
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_sqlx_error)?;
+            if matches!(write, BatchWrite::Insert { .. }) && done.rows_affected() == 0 {
+                // Dropping the transaction rolls it back.
+                return Ok(BatchOutcome::Conflict {
+                    key: write.key().to_owned(),
+                });
+            }
+        }
+        transaction.commit().await.map_err(map_sqlx_error)?;
+        Ok(BatchOutcome::Applied)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

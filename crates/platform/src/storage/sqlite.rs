@@ -22,21 +22,18 @@
 
 mod group_commit;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use sqlx::error::DatabaseError;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use self::group_commit::GroupCommit;
 pub use self::group_commit::GroupCommitOptions;
+use super::sql::sqlite::{create_parent_dir, is_in_memory};
 use super::{
     BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
 };
@@ -416,118 +413,6 @@ fn is_temporary(error: &rusqlite::Error) -> bool {
         ),
         _ => false,
     }
-}
-
-/// This process's writers to one SQLite file, in a first-come, first-served queue.
-///
-/// SQLite lets one writer in at a time and makes the others poll for the lock (`busy_timeout`)
-/// with a backoff of up to 100 ms between tries. Under steady concurrent writes a writer can
-/// lose every race and reach the operation timeout while each write holds the lock for a few
-/// milliseconds only: a 503 for a file that was never stuck. Queued here instead, a writer
-/// waits for the writes ahead of it and no longer.
-#[derive(Debug, Clone)]
-pub(crate) struct WriteQueue(Arc<tokio::sync::Mutex<()>>);
-
-impl WriteQueue {
-    /// The queue of the file `url` names, shared by every store and log this process opens on
-    /// it (an in-memory database has one connection and a queue of its own).
-    pub(crate) fn of(url: &str) -> WriteQueue {
-        static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> =
-            LazyLock::new(Mutex::default);
-        let file = SqliteConnectOptions::from_str(url)
-            .ok()
-            .filter(|_| !is_in_memory(url))
-            .map(|options| options.get_filename().to_path_buf());
-        let Some(file) = file else {
-            return WriteQueue(Arc::default());
-        };
-        let file = std::fs::canonicalize(&file).unwrap_or(file);
-        // A poisoned map is still whole: it only maps files to queues.
-        let mut queues = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
-        queues.retain(|_, queue| queue.strong_count() > 0);
-        if let Some(queue) = queues.get(&file).and_then(Weak::upgrade) {
-            return WriteQueue(queue);
-        }
-        let queue = Arc::default();
-        queues.insert(file, Arc::downgrade(&queue));
-        WriteQueue(queue)
-    }
-
-    /// Waits for the turn to write.
-    pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.lock().await
-    }
-}
-
-/// The pool every SQLite store of `url` uses: WAL with `synchronous = FULL`, a busy timeout of
-/// `operation_timeout`, one connection kept forever for an in-memory database. Shared with
-/// the log backend, so both keep the same durability.
-pub(crate) async fn connect_pool(
-    url: &str,
-    options: &ConnectOptions,
-) -> Result<SqlitePool, StorageError> {
-    let in_memory = is_in_memory(url);
-    let connect_options = SqliteConnectOptions::from_str(url)
-        .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL syncs the WAL on every commit: an acknowledged write is on disk.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(options.operation_timeout);
-    if !in_memory {
-        create_parent_dir(connect_options.get_filename()).await?;
-    }
-
-    let mut pool_options = SqlitePoolOptions::new().acquire_timeout(options.connect_timeout);
-    pool_options = if in_memory {
-        // Each connection to `:memory:` would see its own database, and the database dies
-        // with its last connection, so keep exactly one open forever.
-        pool_options
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-    } else {
-        pool_options.max_connections(options.max_connections.max(1))
-    };
-    pool_options
-        .connect_with(connect_options)
-        .await
-        .map_err(map_sqlx_error)
-}
-
-/// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.
-pub(super) fn is_in_memory(url: &str) -> bool {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
-    database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
-}
-
-pub(super) async fn create_parent_dir(file: &Path) -> Result<(), StorageError> {
-    match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => {
-            tokio::fs::create_dir_all(parent).await.map_err(|error| {
-                StorageError::Backend(
-                    format!("cannot create the directory {}: {error}", parent.display()).into(),
-                )
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The one place SQLite errors become [`StorageError`] kinds.
-pub(crate) fn map_sqlx_error(error: sqlx::Error) -> StorageError {
-    super::sql::map_sqlx_error(error, is_temporary_database_error)
-}
-
-/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code: another writer held the lock
-/// past the busy timeout; it will let go.
-fn is_temporary_database_error(database: &dyn DatabaseError) -> bool {
-    database
-        .code()
-        .and_then(|code| code.parse::<u32>().ok())
-        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 use sqlx::postgres::PgPool;
 
 use super::sql::Statements;
-use crate::storage::postgres::{connect_pool, map_sqlx_error};
+use crate::storage::sql::postgres::{connect_pool, map_sqlx_error};
 use crate::storage::{ConnectOptions, StorageError, validate_namespace};
 
 /// The streams of one namespace in one PostgreSQL database.
@@ -42,6 +42,10 @@ fn statements(entries: &str, heads: &str) -> Statements {
         ),
         drop_entries: format!("DROP TABLE IF EXISTS {entries}"),
         drop_heads: format!("DROP TABLE IF EXISTS {heads}"),
+        drop_record: format!(
+            "DROP TABLE IF EXISTS {}",
+            crate::storage::sql::record_table(entries)
+        ),
         advance_head: format!(
             "INSERT INTO {heads} (stream, seq) VALUES ($1, $2) \
              ON CONFLICT (stream) DO UPDATE SET seq = {heads}.seq + EXCLUDED.seq RETURNING seq"
@@ -87,28 +91,25 @@ impl PostgresLog {
         Ok(log)
     }
 
-    /// Creates the tables under an advisory lock: concurrent `CREATE TABLE IF NOT EXISTS` of one
-    /// name can otherwise fail with a unique violation on `pg_type`.
+    /// Creates the tables through the SQL layer's migration runner (under its advisory lock:
+    /// concurrent `CREATE TABLE IF NOT EXISTS` of one name can otherwise fail with a unique
+    /// violation on `pg_type`).
     async fn migrate(&self) -> Result<(), StorageError> {
-        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('platform.log'), hashtext($1))")
-            .bind(&self.entries_table)
-            .execute(&mut *transaction)
+        let pool = crate::storage::pool::SqlPool::Postgres(self.pool.clone());
+        let creates = [self.sql.create_entries.as_str(), &self.sql.create_heads];
+        crate::storage::sql::create_tables(pool, &self.entries_table, &creates)
             .await
-            .map_err(map_sqlx_error)?;
-        for create in [&self.sql.create_entries, &self.sql.create_heads] {
-            sqlx::query(create)
-                .execute(&mut *transaction)
-                .await
-                .map_err(map_sqlx_error)?;
-        }
-        transaction.commit().await.map_err(map_sqlx_error)
+            .map_err(map_sqlx_error)
     }
 
     /// Drops the namespace's tables and everything in them: for test clean-up and
     /// decommissioning.
     pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        for drop in [&self.sql.drop_entries, &self.sql.drop_heads] {
+        for drop in [
+            &self.sql.drop_entries,
+            &self.sql.drop_heads,
+            &self.sql.drop_record,
+        ] {
             sqlx::query(drop)
                 .execute(&self.pool)
                 .await

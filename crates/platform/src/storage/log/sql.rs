@@ -15,6 +15,8 @@ pub(crate) struct Statements {
     pub(crate) create_heads: String,
     pub(crate) drop_entries: String,
     pub(crate) drop_heads: String,
+    /// The migration runner's record of the two tables.
+    pub(crate) drop_record: String,
     /// `(stream, n)`: adds `n` to the stream's head, creating it at `n`; returns the new head.
     pub(crate) advance_head: String,
     /// `(stream)`: the stream's head, if it has one.

@@ -17,7 +17,7 @@
 use sqlx::sqlite::SqlitePool;
 
 use super::sql::Statements;
-use crate::storage::sqlite::{WriteQueue, connect_pool, map_sqlx_error};
+use crate::storage::sql::sqlite::{WriteQueue, connect_pool, map_sqlx_error};
 use crate::storage::{ConnectOptions, StorageError, validate_namespace};
 
 /// The streams of one namespace in one SQLite database.
@@ -42,6 +42,10 @@ fn statements(entries: &str, heads: &str) -> Statements {
         ),
         drop_entries: format!("DROP TABLE IF EXISTS {entries}"),
         drop_heads: format!("DROP TABLE IF EXISTS {heads}"),
+        drop_record: format!(
+            "DROP TABLE IF EXISTS {}",
+            crate::storage::sql::record_table(entries)
+        ),
         advance_head: format!(
             "INSERT INTO {heads} (stream, seq) VALUES (?1, ?2) \
              ON CONFLICT (stream) DO UPDATE SET seq = {heads}.seq + excluded.seq RETURNING seq"
@@ -85,14 +89,12 @@ impl SqliteLog {
             ),
         };
         if migrate {
-            let mut transaction = log.pool.begin().await.map_err(map_sqlx_error)?;
-            for create in [&log.sql.create_entries, &log.sql.create_heads] {
-                sqlx::query(create)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(map_sqlx_error)?;
-            }
-            transaction.commit().await.map_err(map_sqlx_error)?;
+            let pool = crate::storage::pool::SqlPool::Sqlite(log.pool.clone());
+            let entries = format!("log_{namespace}");
+            let creates = [log.sql.create_entries.as_str(), &log.sql.create_heads];
+            crate::storage::sql::create_tables(pool, &entries, &creates)
+                .await
+                .map_err(map_sqlx_error)?;
         }
         Ok(log)
     }
@@ -100,7 +102,11 @@ impl SqliteLog {
     /// Drops the namespace's tables and everything in them: for test clean-up and
     /// decommissioning.
     pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        for drop in [&self.sql.drop_entries, &self.sql.drop_heads] {
+        for drop in [
+            &self.sql.drop_entries,
+            &self.sql.drop_heads,
+            &self.sql.drop_record,
+        ] {
             sqlx::query(drop)
                 .execute(&self.pool)
                 .await
