@@ -15,15 +15,12 @@
 //!   (never truncated)
 //! - [ ] values larger than the server's `max_allowed_packet` (16 MiB by default in MariaDB)
 
-use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::mysql::MySqlPool;
+use sqlx::mysql::{MySqlPool, MySqlRow};
 
 use super::sql::Statements;
 use super::sql::mysql::{connect_pool, map_sqlx_error};
-use super::{
-    BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
-};
+use super::{ConnectOptions, StorageError, validate_namespace};
 
 /// Longest key in bytes: the width of the `VARBINARY` primary key.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -114,122 +111,20 @@ fn check_key(key: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Keys come back as bytes from the binary column; they were written from `&str`.
-fn decode_key(bytes: Vec<u8>) -> Result<String, StorageError> {
-    String::from_utf8(bytes).map_err(|error| StorageError::Backend(Box::new(error)))
-}
-
 /// MySQL's `LIMIT` takes an unsigned 64-bit integer.
 fn sql_limit(limit: usize) -> u64 {
     u64::try_from(limit).unwrap_or(u64::MAX)
 }
 
-#[async_trait]
-impl KeyValue for MysqlKeyValue {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        check_key(key)?;
-        let row = sqlx::query(&self.sql.get)
-            .bind(key.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        row.map(|row| row.try_get::<Vec<u8>, _>(0))
-            .transpose()
-            .map_err(map_sqlx_error)
-    }
-
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        check_key(key)?;
-        sqlx::query(&self.sql.put)
-            .bind(key.as_bytes())
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
-        check_key(key)?;
-        let done = sqlx::query(&self.sql.put_if_absent)
-            .bind(key.as_bytes())
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        check_key(key)?;
-        let done = sqlx::query(&self.sql.delete)
-            .bind(key.as_bytes())
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `limit` is clamped to at least 1, as in every backend.
-    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
-        let limit = limit.max(1);
-        // One row past the page tells whether another page follows.
-        let fetch = sql_limit(limit.saturating_add(1));
-        let query = match after {
-            Some(after) => sqlx::query(&self.sql.scan_after)
-                .bind(after.as_bytes())
-                .bind(fetch),
-            None => sqlx::query(&self.sql.scan_first).bind(fetch),
-        };
-        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key = row.try_get::<Vec<u8>, _>(0).map_err(map_sqlx_error)?;
-            let value = row.try_get::<Vec<u8>, _>(1).map_err(map_sqlx_error)?;
-            entries.push((decode_key(key)?, value));
-        }
-        Ok(ScanPage::from_rows(entries, limit))
-    }
-
-    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
-        for write in writes {
-            check_key(write.key())?;
-        }
-        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
-        for write in writes {
-            let query = match write {
-                BatchWrite::Put { key, value } => sqlx::query(&self.sql.put)
-                    .bind(key.as_bytes())
-                    .bind(value.as_slice()),
-                BatchWrite::Insert { key, value } => sqlx::query(&self.sql.put_if_absent)
-                    .bind(key.as_bytes())
-                    .bind(value.as_slice()),
-                BatchWrite::Delete { key } => sqlx::query(&self.sql.delete).bind(key.as_bytes()),
-            };
-            let done = query
-                .execute(&mut *transaction)
-                .await
-                .map_err(map_sqlx_error)?;
-            if matches!(write, BatchWrite::Insert { .. }) && done.rows_affected() == 0 {
-                // Dropping the transaction rolls it back.
-                return Ok(BatchOutcome::Conflict {
-                    key: write.key().to_owned(),
-                });
-            }
-        }
-        transaction.commit().await.map_err(map_sqlx_error)?;
-        Ok(BatchOutcome::Applied)
-    }
-
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    fn backend(&self) -> &'static str {
-        "mysql"
-    }
+/// Keys bind as the bytes of their UTF-8.
+fn bind_key(key: &str) -> &[u8] {
+    key.as_bytes()
 }
+
+/// Keys come back as bytes from the binary column; they were written from `&str`.
+fn key_from_row(row: &MySqlRow) -> Result<String, StorageError> {
+    let bytes = row.try_get::<Vec<u8>, _>(0).map_err(map_sqlx_error)?;
+    String::from_utf8(bytes).map_err(|error| StorageError::Backend(Box::new(error)))
+}
+
+super::sql::impl_key_value_over_sqlx!(MysqlKeyValue, "mysql");

@@ -13,14 +13,12 @@
 //! - [x] fails fast while the server is down and reconnects by itself when it returns
 //! - [ ] keys containing NUL: PostgreSQL `TEXT` rejects them (a backend error)
 
-use async_trait::async_trait;
-use sqlx::postgres::PgPool;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
 
 use super::sql::Statements;
 use super::sql::postgres::{connect_pool, map_sqlx_error};
-use super::{
-    BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
-};
+use super::{ConnectOptions, StorageError, validate_namespace};
 
 /// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -99,106 +97,23 @@ impl PostgresKeyValue {
     }
 }
 
-#[async_trait]
-impl KeyValue for PostgresKeyValue {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let row = sqlx::query(&self.sql.get)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        row.map(|row| sqlx::Row::try_get::<Vec<u8>, _>(&row, 0))
-            .transpose()
-            .map_err(map_sqlx_error)
-    }
-
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        sqlx::query(&self.sql.put)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
-        let done = sqlx::query(&self.sql.put_if_absent)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(&self.sql.delete)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `limit` is clamped to at least 1, as in every backend.
-    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
-        let limit = limit.max(1);
-        let fetch = super::sql::fetch_limit(limit);
-        let query = match after {
-            Some(after) => sqlx::query(&self.sql.scan_after).bind(after).bind(fetch),
-            None => sqlx::query(&self.sql.scan_first).bind(fetch),
-        };
-        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
-        let entries = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    sqlx::Row::try_get::<String, _>(row, 0)?,
-                    sqlx::Row::try_get::<Vec<u8>, _>(row, 1)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(map_sqlx_error)?;
-        Ok(ScanPage::from_rows(entries, limit))
-    }
-
-    async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
-        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
-        for write in writes {
-            let query = match write {
-                BatchWrite::Put { key, value } => sqlx::query(&self.sql.put)
-                    .bind(key.as_str())
-                    .bind(value.as_slice()),
-                BatchWrite::Insert { key, value } => sqlx::query(&self.sql.put_if_absent)
-                    .bind(key.as_str())
-                    .bind(value.as_slice()),
-                BatchWrite::Delete { key } => sqlx::query(&self.sql.delete).bind(key.as_str()),
-            };
-            let done = query
-                .execute(&mut *transaction)
-                .await
-                .map_err(map_sqlx_error)?;
-            if matches!(write, BatchWrite::Insert { .. }) && done.rows_affected() == 0 {
-                // Dropping the transaction rolls it back.
-                return Ok(BatchOutcome::Conflict {
-                    key: write.key().to_owned(),
-                });
-            }
-        }
-        transaction.commit().await.map_err(map_sqlx_error)?;
-        Ok(BatchOutcome::Applied)
-    }
-
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
+/// Any key: `TEXT` holds every string but those with NUL, which PostgreSQL refuses itself.
+fn check_key(_: &str) -> Result<(), StorageError> {
+    Ok(())
 }
+
+/// Keys bind as text.
+fn bind_key(key: &str) -> &str {
+    key
+}
+
+fn key_from_row(row: &PgRow) -> Result<String, StorageError> {
+    row.try_get::<String, _>(0).map_err(map_sqlx_error)
+}
+
+/// PostgreSQL's `LIMIT` takes a signed 64-bit integer.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres");

@@ -73,3 +73,149 @@ pub(crate) async fn create_tables(
 pub(crate) fn record_table(table: &str) -> String {
     format!("{table}_migrations")
 }
+
+/// Implements `KeyValue` for `$store`, a struct with `pool: sqlx::Pool<_>` and `sql: Statements`,
+/// written once for PostgreSQL and MySQL. The invoking module says how its keys are stored:
+/// `check_key(&str) -> Result<(), StorageError>` (refuses what the column cannot hold),
+/// `bind_key(&str)` (text or bytes), `key_from_row(&Row) -> Result<String, StorageError>` and
+/// `sql_limit(usize)` (its `LIMIT` type); errors go through its `map_sqlx_error`.
+macro_rules! impl_key_value_over_sqlx {
+    ($store:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::storage::KeyValue for $store {
+            async fn get(
+                &self,
+                key: &str,
+            ) -> Result<Option<Vec<u8>>, $crate::storage::StorageError> {
+                check_key(key)?;
+                let row = sqlx::query(&self.sql.get)
+                    .bind(bind_key(key))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                row.map(|row| sqlx::Row::try_get::<Vec<u8>, _>(&row, 0))
+                    .transpose()
+                    .map_err(map_sqlx_error)
+            }
+
+            async fn put(
+                &self,
+                key: &str,
+                value: &[u8],
+            ) -> Result<(), $crate::storage::StorageError> {
+                check_key(key)?;
+                sqlx::query(&self.sql.put)
+                    .bind(bind_key(key))
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(())
+            }
+
+            async fn put_if_absent(
+                &self,
+                key: &str,
+                value: &[u8],
+            ) -> Result<bool, $crate::storage::StorageError> {
+                check_key(key)?;
+                let done = sqlx::query(&self.sql.put_if_absent)
+                    .bind(bind_key(key))
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete(&self, key: &str) -> Result<bool, $crate::storage::StorageError> {
+                check_key(key)?;
+                let done = sqlx::query(&self.sql.delete)
+                    .bind(bind_key(key))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// `limit` is clamped to at least 1, as in every backend.
+            async fn scan(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<$crate::storage::ScanPage, $crate::storage::StorageError> {
+                let limit = limit.max(1);
+                // One row past the page tells whether another page follows.
+                let fetch = sql_limit(limit.saturating_add(1));
+                let query = match after {
+                    Some(after) => sqlx::query(&self.sql.scan_after)
+                        .bind(bind_key(after))
+                        .bind(fetch),
+                    None => sqlx::query(&self.sql.scan_first).bind(fetch),
+                };
+                let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx_error)?;
+                let mut entries = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let value = sqlx::Row::try_get::<Vec<u8>, _>(row, 1).map_err(map_sqlx_error)?;
+                    entries.push((key_from_row(row)?, value));
+                }
+                Ok($crate::storage::ScanPage::from_rows(entries, limit))
+            }
+
+            async fn write_batch(
+                &self,
+                writes: &[$crate::storage::BatchWrite],
+            ) -> Result<$crate::storage::BatchOutcome, $crate::storage::StorageError> {
+                for write in writes {
+                    check_key(write.key())?;
+                }
+                let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+                for write in writes {
+                    let query = match write {
+                        $crate::storage::BatchWrite::Put { key, value } => {
+                            sqlx::query(&self.sql.put)
+                                .bind(bind_key(key))
+                                .bind(value.as_slice())
+                        }
+                        $crate::storage::BatchWrite::Insert { key, value } => {
+                            sqlx::query(&self.sql.put_if_absent)
+                                .bind(bind_key(key))
+                                .bind(value.as_slice())
+                        }
+                        $crate::storage::BatchWrite::Delete { key } => {
+                            sqlx::query(&self.sql.delete).bind(bind_key(key))
+                        }
+                    };
+                    let done = query
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(map_sqlx_error)?;
+                    if matches!(write, $crate::storage::BatchWrite::Insert { .. })
+                        && done.rows_affected() == 0
+                    {
+                        // Dropping the transaction rolls it back.
+                        return Ok($crate::storage::BatchOutcome::Conflict {
+                            key: write.key().to_owned(),
+                        });
+                    }
+                }
+                transaction.commit().await.map_err(map_sqlx_error)?;
+                Ok($crate::storage::BatchOutcome::Applied)
+            }
+
+            async fn ping(&self) -> Result<(), $crate::storage::StorageError> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(())
+            }
+
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+        }
+    };
+}
+
+pub(crate) use impl_key_value_over_sqlx;
