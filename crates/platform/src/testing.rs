@@ -5,6 +5,7 @@
 //! and [`backend_restart`] drives writes through such an outage.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -407,7 +408,7 @@ where
     W: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<T>> + Send + 'static,
 {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     let write = Arc::new(write);
     let acknowledged: Arc<Mutex<Vec<T>>> = Arc::default();
     let tasks: Vec<_> = (0..writers)
@@ -450,6 +451,8 @@ pub fn temp_path(extension: &str) -> std::path::PathBuf {
 pub struct FaultProxy {
     addr: std::net::SocketAddr,
     up: tokio::sync::watch::Sender<bool>,
+    /// Connections being forwarded; [`cut`](FaultProxy::cut) waits until there are none.
+    forwarding: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl FaultProxy {
@@ -460,28 +463,32 @@ impl FaultProxy {
             .expect("proxy binds");
         let addr = listener.local_addr().expect("proxy has an address");
         let (up, watch) = tokio::sync::watch::channel(true);
+        let forwarding = Arc::new(tokio::sync::watch::Sender::new(0_usize));
+        let counter = forwarding.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                // Counted before looking at `up`: a `cut` that has not seen this connection
+                // counted is one this connection sees.
+                counter.send_modify(|open| *open += 1);
                 if !*watch.borrow() {
+                    counter.send_modify(|open| *open -= 1);
                     continue; // Dropping the socket refuses the connection.
                 }
-                let target = target.clone();
-                let mut watch = watch.clone();
+                let (target, watch, counter) = (target.clone(), watch.clone(), counter.clone());
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watch.wait_for(|up| !*up) => {}
-                    }
+                    forward(inbound, &target, watch).await;
+                    counter.send_modify(|open| *open -= 1);
                 });
             }
         });
-        FaultProxy { addr, up }
+        FaultProxy {
+            addr,
+            up,
+            forwarding,
+        }
     }
 
     /// Starts a proxy in front of the server `url` names (a storage or broker URL) and returns it
@@ -507,14 +514,36 @@ impl FaultProxy {
         self.addr
     }
 
-    /// Drops every open connection and refuses new ones.
-    pub fn cut(&self) {
+    /// Drops every open connection and refuses new ones; returns once every connection is
+    /// closed, so that nothing sent after it reaches the server.
+    pub async fn cut(&self) {
         let _ = self.up.send(false);
+        let _ = self
+            .forwarding
+            .subscribe()
+            .wait_for(|open| *open == 0)
+            .await;
     }
 
     /// Accepts and forwards connections again.
     pub fn restore(&self) {
         let _ = self.up.send(true);
+    }
+}
+
+/// Pipes `inbound` to `target` until either side closes or the proxy is cut; both sockets
+/// are closed on return.
+async fn forward(
+    mut inbound: tokio::net::TcpStream,
+    target: &str,
+    mut up: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+        _ = up.wait_for(|up| !*up) => {}
     }
 }
 

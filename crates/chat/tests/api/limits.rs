@@ -1,8 +1,9 @@
 //! Limits: message size, frame size, rate, join deadline, heartbeat, slow consumers.
 
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Client, spawn_with, unique_room, ws_url};
+use crate::helpers::{Client, FRAME_DEADLINE, spawn_with, unique_room, ws_url};
 
 #[tokio::test]
 async fn a_message_over_the_limit_gets_an_error_naming_it_and_the_connection_stays() {
@@ -31,7 +32,8 @@ async fn a_frame_over_the_hard_cap_closes_with_1009() {
 
 #[tokio::test]
 async fn over_the_rate_a_message_is_refused_and_the_connection_stays() {
-    let app = spawn_with(&[("chat.rate_burst", "2"), ("chat.rate_per_second", "0.5")]).await;
+    // One token every 100 s: the third message is over the rate however slowly it arrives.
+    let app = spawn_with(&[("chat.rate_burst", "2"), ("chat.rate_per_second", "0.01")]).await;
     let mut client = Client::connect(&ws_url(&app.address)).await;
     client.join(&unique_room(), "ada", None).await;
     client.say("one").await;
@@ -80,41 +82,76 @@ async fn a_client_that_never_joins_is_closed_with_1008() {
 #[tokio::test]
 async fn a_client_that_stops_answering_pings_is_closed_with_4001() {
     let app = spawn_with(&[("chat.heartbeat", "100ms")]).await;
-    let url = ws_url(&app.address);
-    // A raw TCP client that completes the upgrade and then never reads or answers anything.
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            url.as_str(),
-        )
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "http://localhost".parse().unwrap());
+    // WebSocket by hand, not through tungstenite: tungstenite answers every ping it reads, so
+    // a client that sleeps and then reads races the server's verdict. This one reads every
+    // frame and answers none, however late the server gets to deciding.
     let addr = app.address.trim_start_matches("http://").to_owned();
-    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://localhost\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(upgrade.as_bytes()).await.unwrap();
+    // Byte by byte, so that no frame after the head is read along with it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let join = json!({"type": "join", "room": unique_room(), "name": "sleepy"}).to_string();
+    stream
+        .write_all(&masked_text_frame(join.as_bytes()))
         .await
         .unwrap();
-    use futures::{SinkExt, StreamExt};
-    socket
-        .send(tokio_tungstenite::tungstenite::Message::text(
-            json!({"type": "join", "room": unique_room(), "name": "sleepy"}).to_string(),
-        ))
-        .await
-        .unwrap();
-    // Reading is what answers pings in tungstenite; sleep past two heartbeats without reading,
-    // so the server sees silence. (The wait is the behaviour under test, not synchronisation.)
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let code = loop {
-        match socket.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close)))) => {
-                break u16::from(close.code);
+    // Only bounds a server that never closes; the close itself comes after two heartbeats.
+    let close = tokio::time::timeout(FRAME_DEADLINE, async {
+        loop {
+            let (opcode, payload) = read_frame(&mut stream).await;
+            if opcode == CLOSE {
+                break payload;
             }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
         }
+    })
+    .await
+    .expect("a close frame within the deadline");
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 4001, "{close:?}");
+}
+
+const CLOSE: u8 = 0x8;
+
+/// A final text frame as a client must send it: masked (RFC 6455 §5.3).
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        short @ 0..=125 => frame.push(0x80 | short as u8),
+        medium @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(medium as u16).to_be_bytes());
+        }
+        long => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(long as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// The opcode and payload of the next frame from the server (unmasked, unfragmented).
+async fn read_frame(stream: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    let opcode = stream.read_u8().await.unwrap() & 0x0f;
+    let length = match stream.read_u8().await.unwrap() & 0x7f {
+        126 => u64::from(stream.read_u16().await.unwrap()),
+        127 => stream.read_u64().await.unwrap(),
+        short => u64::from(short),
     };
-    assert_eq!(code, 4001);
+    let mut payload = vec![0; usize::try_from(length).unwrap()];
+    stream.read_exact(&mut payload).await.unwrap();
+    (opcode, payload)
 }
 
 #[tokio::test]

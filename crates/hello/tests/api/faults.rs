@@ -27,7 +27,7 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
     // is under test, and it must still work before the cut.
     eventually(|| async { app.put_date(&user, "1990-06-16").await.status() == 204 }).await;
 
-    proxy.cut();
+    proxy.cut().await;
     let problem = assert_problem(app.get_birthday(&user).await, 503).await;
     assert_eq!(problem["title"], "Service Unavailable");
     let response = app.put_date(&user, "1990-06-17").await;

@@ -207,7 +207,7 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
     // samples at the same scrapes, so rate()'s extrapolation stretches them all alike.
     assert_eq!(app.put_date(&user, "1990-06-16").await.status(), 204);
     assert!(gets(&app, &user, 3).await.iter().all(|s| *s == 200));
-    proxy.cut();
+    proxy.cut().await;
     assert!(gets(&app, &user, 2).await.iter().all(|s| *s == 503));
     proxy.restore();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -230,7 +230,7 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
 
     // The traffic the 5m windows see: GOOD successes, then BAD failures with Redis cut off.
     assert!(gets(&app, &user, GOOD).await.iter().all(|s| *s == 200));
-    proxy.cut();
+    proxy.cut().await;
     let statuses = gets(&app, &user, BAD).await;
     proxy.restore();
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");

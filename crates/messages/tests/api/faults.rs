@@ -28,7 +28,7 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
     eventually(|| async { app.post(&first).await.status() == 201 }).await;
     let stored = sha256_hex(&first);
 
-    proxy.cut();
+    proxy.cut().await;
     let started = Instant::now();
     let response = app.post(&unique_message()).await;
     assert!(response.headers().contains_key("retry-after"));

@@ -303,7 +303,9 @@ fn failing() -> Service {
 
 #[tokio::test]
 async fn slo_counts_server_errors_and_leaves_probes_out() {
-    let app = TestApp::spawn(&failing(), &[("server.request_timeout", "100ms")]).await;
+    // Long enough that only `/hang` reaches it: `/slow` sleeps 50 ms, and a busy machine adds
+    // its own delay to every request.
+    let app = TestApp::spawn(&failing(), &[("server.request_timeout", "2s")]).await;
     let get = |path: &'static str| {
         let (client, url) = (app.client.clone(), app.url(path));
         async move { client.get(url).send().await.unwrap().status().as_u16() }
