@@ -53,7 +53,13 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
     let load_before = load_average();
 
     let scratch = ScratchDir::new("loadgen-bench")?;
-    let planned = plan(&services, &service_bins, &baseline_bin, scratch.path());
+    let planned = plan(
+        &services,
+        &service_bins,
+        &baseline_bin,
+        scratch.path(),
+        args.postgres_url.as_deref(),
+    );
     let mut targets: Vec<RunningTarget> = Vec::with_capacity(planned.len());
     for target in &planned {
         // On error, the guards of the targets already started kill them.
@@ -180,12 +186,14 @@ fn tls_modes(service: Service) -> &'static [TlsMode] {
 
 /// The targets for `services`, in report order: the baseline in each TLS mode any service needs
 /// (loaded with the scenarios of every service measured in that mode), then each service on
-/// memory and on SQLite in each of its TLS modes. Certificates and databases go under `scratch`.
+/// memory and on SQLite in each of its TLS modes, and on PostgreSQL (TLS off) when
+/// `postgres_url` is given. Certificates and databases go under `scratch`.
 fn plan(
     services: &[Service],
     service_bins: &BTreeMap<Service, PathBuf>,
     baseline_bin: &Path,
     scratch: &Path,
+    postgres_url: Option<&str>,
 ) -> Vec<Planned> {
     let cert_dir = scratch.join("tls");
     let tls_dir = |mode: TlsMode| (mode == TlsMode::On).then_some(cert_dir.as_path());
@@ -222,9 +230,18 @@ fn plan(
         .collect();
     for &service in services {
         let service_modes = tls_modes(service);
-        for storage in [Storage::Memory, Storage::Sqlite] {
+        let storages = [Storage::Memory, Storage::Sqlite]
+            .into_iter()
+            .chain(postgres_url.map(|_| Storage::Postgres));
+        for storage in storages {
             for &mode in service_modes {
+                // One server database for all: a PostgreSQL row says what the backend costs, and
+                // TLS to the client changes nothing there.
+                if storage == Storage::Postgres && mode == TlsMode::On {
+                    continue;
+                }
                 let storage_url = match storage {
+                    Storage::Postgres => postgres_url.unwrap_or_default().to_owned(),
                     Storage::Memory => "memory:".to_owned(),
                     Storage::Sqlite => {
                         // One file per target: no two servers share a database.
@@ -375,11 +392,48 @@ mod tests {
             &bins,
             Path::new("bin/baseline"),
             Path::new("/scratch"),
+            None,
         )
     }
 
     fn names(planned: &[Planned]) -> Vec<&str> {
         planned.iter().map(|t| t.spec.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_postgres_url_adds_one_plain_target_per_service_on_it() {
+        let services = [Service::Hello, Service::Messages];
+        let bins = services
+            .iter()
+            .map(|&service| (service, PathBuf::from(format!("bin/{}", service.name()))))
+            .collect();
+        let url = "postgres://bench@db/test";
+        let planned = plan(
+            &services,
+            &bins,
+            Path::new("bin/baseline"),
+            Path::new("/scratch"),
+            Some(url),
+        );
+        let on_postgres: Vec<(&str, TlsMode)> = planned
+            .iter()
+            .filter(|target| target.storage == Some(Storage::Postgres))
+            .map(|target| (target.spec.name.as_str(), target.tls))
+            .collect();
+        assert_eq!(
+            on_postgres,
+            [
+                ("hello (postgres)", TlsMode::Off),
+                ("messages (postgres, TLS off)", TlsMode::Off)
+            ]
+        );
+        let urls = planned
+            .iter()
+            .filter(|target| target.storage == Some(Storage::Postgres))
+            .flat_map(|target| target.spec.env.iter())
+            .filter(|(key, _)| key.ends_with("__STORAGE__URL"))
+            .map(|(_, value)| value.as_str());
+        assert!(urls.clone().count() == 2 && urls.into_iter().all(|value| value == url));
     }
 
     #[test]

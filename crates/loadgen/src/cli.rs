@@ -123,6 +123,9 @@ pub struct BenchArgs {
     /// Rewrite the marked section of this Markdown file (created when absent).
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Also measure each service on this PostgreSQL database (TLS off), beside memory and SQLite.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
 }
 
 /// A service `loadgen soak` can soak.
@@ -157,6 +160,8 @@ pub enum Storage {
     Memory,
     /// A fresh SQLite file (WAL, `synchronous = FULL`), the services' default backend.
     Sqlite,
+    /// The PostgreSQL server `--postgres-url` names (bench only).
+    Postgres,
 }
 
 impl Storage {
@@ -165,6 +170,7 @@ impl Storage {
         match self {
             Storage::Memory => "memory",
             Storage::Sqlite => "sqlite",
+            Storage::Postgres => "postgres",
         }
     }
 }
