@@ -2,7 +2,7 @@
 //! key–value shape (notes: users, pads, notes, sessions).
 //!
 //! [`SqlDatabase::open`] opens a pool from `storage.url` (`sqlite:`, `postgres:`, `mysql:`; and
-//! `memory:` as an in-process SQLite database) with the same limits as the key–value backends,
+//! `memory:` as an unsynced SQLite file that is removed with the process's last handle on it) with the same limits as the key–value backends,
 //! applies the service's migrations for that dialect, and hands back the typed pool in a
 //! [`SqlPool`]. The service writes its SQL per dialect (placeholders `?` against `$1`, upserts and
 //! `RETURNING` differ), and runs every statement through [`SqlDatabase::observe`], which bounds
@@ -15,6 +15,7 @@
 //! `<namespace>_migrations`, each runs once, under a lock, so replicas starting together are safe.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::mysql::MySqlPool;
@@ -30,7 +31,7 @@ use crate::metrics::names::STORAGE_OPERATION_DURATION;
 /// The typed pool of one dialect. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub enum SqlPool {
-    /// SQLite (WAL, `synchronous = FULL`), or an in-process database for `memory:`.
+    /// SQLite (WAL, `synchronous = FULL`), or an unsynced scratch file for `memory:`.
     Sqlite(SqlitePool),
     /// PostgreSQL.
     Postgres(PgPool),
@@ -45,6 +46,8 @@ pub struct SqlDatabase {
     operation_timeout: Duration,
     /// SQLite's queue of this process's writers to the file; other databases queue their own.
     writes: Option<sqlite::WriteQueue>,
+    /// The file behind `memory:`, removed when the last clone of the database is dropped.
+    _scratch: Option<Arc<sqlite::ScratchFile>>,
 }
 
 impl SqlDatabase {
@@ -60,25 +63,36 @@ impl SqlDatabase {
         let url = settings.url.expose();
         let scheme = url.split(':').next().unwrap_or_default();
         let options = ConnectOptions::from(settings);
-        let pool = match scheme {
-            "memory" => SqlPool::Sqlite(sqlite::connect_pool("sqlite::memory:", &options).await?),
-            "sqlite" => SqlPool::Sqlite(sqlite::connect_pool(url, &options).await?),
-            "postgres" | "postgresql" => {
+        let scratch = match scheme {
+            "memory" => Some(Arc::new(sqlite::ScratchFile::create()?)),
+            _ => None,
+        };
+        let pool = match (scheme, &scratch) {
+            (_, Some(scratch)) => {
+                SqlPool::Sqlite(sqlite::connect_scratch_pool(scratch, &options).await?)
+            }
+            ("sqlite", _) => SqlPool::Sqlite(sqlite::connect_pool(url, &options).await?),
+            ("postgres" | "postgresql", _) => {
                 SqlPool::Postgres(postgres::connect_pool(url, &options).await?)
             }
-            "mysql" | "mariadb" => SqlPool::Mysql(mysql::connect_pool(url, &options).await?),
-            other => {
+            ("mysql" | "mariadb", _) => SqlPool::Mysql(mysql::connect_pool(url, &options).await?),
+            (other, _) => {
                 return Err(StorageError::InvalidUrl(format!(
                     "unknown scheme `{other}:` for a SQL database; expected one of memory:, \
                      sqlite:, postgres:, mysql:"
                 )));
             }
         };
-        let writes = matches!(scheme, "sqlite").then(|| sqlite::WriteQueue::of(url));
+        let writes = match (scheme, &scratch) {
+            (_, Some(scratch)) => Some(sqlite::WriteQueue::of(&scratch.url())),
+            ("sqlite", _) => Some(sqlite::WriteQueue::of(url)),
+            _ => None,
+        };
         let database = SqlDatabase {
             pool,
             operation_timeout: options.operation_timeout,
             writes,
+            _scratch: scratch,
         };
         if migrate {
             database.migrate(namespace, migrations).await?;
@@ -190,5 +204,70 @@ pub fn is_unique_violation(error: &StorageError) -> bool {
     match source.downcast_ref::<sqlx::Error>() {
         Some(sqlx::Error::Database(database)) => database.is_unique_violation(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_is_a_pooled_file_of_its_own_that_goes_with_the_last_handle() {
+        let settings = StorageSettings {
+            url: crate::config::SecretUrl::new("memory:"),
+            max_connections: 4,
+            ..StorageSettings::default()
+        };
+        let migrations = Migrations {
+            sqlite: &[],
+            postgres: &[],
+            mysql: &[],
+        };
+        let database = SqlDatabase::open(&settings, "scratch", &migrations, true)
+            .await
+            .unwrap();
+        let other = SqlDatabase::open(&settings, "scratch", &migrations, true)
+            .await
+            .unwrap();
+        let SqlPool::Sqlite(pool) = database.pool() else {
+            panic!("memory: is SQLite");
+        };
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(pool)
+            .await
+            .unwrap();
+        // Two connections at once see one database: a file's pool, not a single connection.
+        let (mut first, mut second) =
+            (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut *second)
+            .await
+            .unwrap();
+        assert_eq!(seen, 1);
+        // Each `memory:` is a database of its own.
+        let SqlPool::Sqlite(other_pool) = other.pool() else {
+            panic!("memory: is SQLite");
+        };
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 't'")
+            .fetch_one(other_pool)
+            .await
+            .unwrap();
+        assert_eq!(tables, 0);
+
+        let dir = database
+            ._scratch
+            .as_ref()
+            .map(|scratch| scratch.url())
+            .unwrap();
+        let file = std::path::PathBuf::from(dir.trim_start_matches("sqlite://"));
+        assert!(file.exists());
+        drop((first, second));
+        pool.close().await;
+        drop(database);
+        assert!(!file.exists(), "{} outlived its database", file.display());
     }
 }

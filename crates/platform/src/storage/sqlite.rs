@@ -105,7 +105,11 @@ impl SqliteKeyValue {
             create_parent_dir(path).await?;
         }
         let busy_timeout = options.operation_timeout;
-        let (write_connection, readers) = {
+        let Connections {
+            writer,
+            checkpointer,
+            readers,
+        } = {
             let file = file.clone();
             tokio::task::spawn_blocking(move || open_connections(&file, busy_timeout))
                 .await
@@ -113,7 +117,7 @@ impl SqliteKeyValue {
         };
         let sql = Arc::new(statements(&format!("kv_{namespace}")));
         let store = SqliteKeyValue {
-            writer: GroupCommit::start(write_connection, options.group_commit, namespace)?,
+            writer: GroupCommit::start(writer, checkpointer, options.group_commit, namespace)?,
             readers: Arc::new(readers),
             sql,
         };
@@ -160,32 +164,58 @@ impl Database {
     }
 }
 
-/// Opens the write connection (which turns WAL on) and the readers' side.
+/// A store's connections to its database.
+struct Connections {
+    writer: Arc<Mutex<Connection>>,
+    /// The checkpointer's own connection (a file's WAL only).
+    checkpointer: Option<Connection>,
+    readers: Readers,
+}
+
+/// Opens the write connection (which turns WAL on), the checkpointer's and the readers' side.
 fn open_connections(
     database: &Database,
     busy_timeout: Duration,
-) -> Result<(Arc<Mutex<Connection>>, Readers), StorageError> {
+) -> Result<Connections, StorageError> {
     match database {
         Database::Memory => {
             let connection = Connection::open_in_memory().map_err(map_rusqlite_error)?;
             configure(&connection, busy_timeout).map_err(map_rusqlite_error)?;
             let shared = Arc::new(Mutex::new(connection));
-            Ok((shared.clone(), Readers::Shared(shared)))
+            Ok(Connections {
+                writer: shared.clone(),
+                checkpointer: None,
+                readers: Readers::Shared(shared),
+            })
         }
         Database::File(path) => {
-            let connection = Connection::open(path).map_err(map_rusqlite_error)?;
-            configure(&connection, busy_timeout).map_err(map_rusqlite_error)?;
+            let writer = Connection::open(path).map_err(map_rusqlite_error)?;
+            configure(&writer, busy_timeout).map_err(map_rusqlite_error)?;
             // Persistent in the file: set once by the writer, every reader sees it.
-            connection
+            writer
                 .pragma_update(None, "journal_mode", "wal")
                 .map_err(map_rusqlite_error)?;
+            // The checkpointer thread checkpoints; the writer only when it falls far behind.
+            writer
+                .pragma_update(
+                    None,
+                    "wal_autocheckpoint",
+                    group_commit::WRITER_AUTOCHECKPOINT_PAGES,
+                )
+                .map_err(map_rusqlite_error)?;
+            let checkpointer = Connection::open(path).map_err(map_rusqlite_error)?;
+            configure(&checkpointer, busy_timeout).map_err(map_rusqlite_error)?;
             let readers = Readers::Pool {
                 path: path.clone(),
                 busy_timeout,
                 idle: Mutex::new(Vec::new()),
                 closed: std::sync::atomic::AtomicBool::new(false),
             };
-            Ok((Arc::new(Mutex::new(connection)), readers))
+            Ok(Connections {
+                writer: Arc::new(Mutex::new(writer)),
+                checkpointer: Some(checkpointer),
+                readers,
+            })
         }
     }
 }
@@ -522,6 +552,44 @@ mod tests {
         drop(other);
         store.close().await;
         remove(&file);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_copies_the_wal_into_the_database_file_off_the_write_path() {
+        let file = temp_file();
+        let url = format!("sqlite://{}", file.display());
+        let store = SqliteKeyValue::connect(&url, "ckpt", true, &options(Default::default()))
+            .await
+            .unwrap();
+        let writes = group_commit::CHECKPOINT_AFTER_WRITES;
+        let tasks: Vec<_> = (0..writes)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.put(&format!("k{n:04}"), b"v").await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while store.writer.checkpoints() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the checkpointer never ran");
+        // The database file alone, without its WAL, holds every write: they were checkpointed.
+        // The writer's own threshold is far above what these writes filled, so it was not it.
+        let copy = temp_file();
+        std::fs::copy(&file, &copy).unwrap();
+        let rows: u64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT count(*) FROM kv_ckpt", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, writes);
+        store.close().await;
+        remove(&file);
+        remove(&copy);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,14 +62,31 @@ pub(crate) async fn connect_pool(
     url: &str,
     options: &ConnectOptions,
 ) -> Result<SqlitePool, StorageError> {
+    // FULL syncs the WAL on every commit: an acknowledged write is on disk.
+    connect(url, options, SqliteSynchronous::Full).await
+}
+
+/// The pool of a [`ScratchFile`]: a file's pool (many connections, WAL readers beside the
+/// writer) without its syncs, since nothing in it outlives the process anyway.
+pub(crate) async fn connect_scratch_pool(
+    scratch: &ScratchFile,
+    options: &ConnectOptions,
+) -> Result<SqlitePool, StorageError> {
+    connect(&scratch.url(), options, SqliteSynchronous::Off).await
+}
+
+async fn connect(
+    url: &str,
+    options: &ConnectOptions,
+    synchronous: SqliteSynchronous,
+) -> Result<SqlitePool, StorageError> {
     let in_memory = is_in_memory(url);
     let connect_options = SqliteConnectOptions::from_str(url)
         .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?
         .create_if_missing(true)
         .foreign_keys(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // FULL syncs the WAL on every commit: an acknowledged write is on disk.
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .busy_timeout(options.operation_timeout);
     if !in_memory {
         create_parent_dir(connect_options.get_filename()).await?;
@@ -91,6 +108,48 @@ pub(crate) async fn connect_pool(
         .connect_with(connect_options)
         .await
         .map_err(map_sqlx_error)
+}
+
+/// A database file that lives and dies with the process: what `memory:` means for a
+/// [`SqlDatabase`](crate::storage::pool::SqlDatabase).
+///
+/// SQLite's own in-memory database has a single connection, so every query of every request
+/// would queue for it, and `memory:` would be slower than a file. A file in a directory of its
+/// own under the system's temporary directory (`$TMPDIR`) gets a file's pool instead; it is not
+/// synced, and it is removed when the last handle on it is dropped (a process killed with
+/// `kill -9` leaves it behind in the temporary directory, like any other temporary file).
+#[derive(Debug)]
+pub(crate) struct ScratchFile {
+    dir: PathBuf,
+}
+
+impl ScratchFile {
+    /// Creates the scratch directory; the database file is created on the first connection.
+    pub(crate) fn create() -> Result<ScratchFile, StorageError> {
+        let dir = std::env::temp_dir().join(format!("platform-memory-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).map_err(|error| {
+            StorageError::Backend(
+                format!(
+                    "`memory:` needs a writable temporary directory; cannot create {}: {error}",
+                    dir.display()
+                )
+                .into(),
+            )
+        })?;
+        Ok(ScratchFile { dir })
+    }
+
+    /// The `sqlite:` URL of the database file.
+    pub(crate) fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("memory.db").display())
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        // Nothing to report to: the process is letting go of data it promised to lose.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `sqlite::memory:` and `?mode=memory` name a database that exists only in the process.

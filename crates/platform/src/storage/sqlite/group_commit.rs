@@ -18,8 +18,16 @@
 //!   write lock (waiting up to the busy timeout), as any other writer to the file does.
 //! - **Bounded**: at most [`GroupCommitOptions::queue`] writes wait; a writer finding it full
 //!   waits for room within its operation timeout, like any slow backend.
+//! - **Checkpoints off the write path**: SQLite's automatic checkpoint runs inside the `COMMIT`
+//!   that grows the WAL past its threshold, copying up to a thousand pages into the database and
+//!   syncing it while the whole group waits for its answer. The writer hands that to a thread of
+//!   its own instead, which runs a `PASSIVE` checkpoint (it never waits for the writer or a
+//!   reader) every [`CHECKPOINT_AFTER_WRITES`] writes. The writer keeps SQLite's automatic
+//!   checkpoint only as a bound, at [`WRITER_AUTOCHECKPOINT_PAGES`], for a checkpointer that
+//!   cannot keep up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -51,6 +59,15 @@ impl Default for GroupCommitOptions {
     }
 }
 
+/// Writes committed after which the writer asks the checkpointer for a checkpoint: about as
+/// many pages as SQLite's own default threshold (1,000 pages), since a point write dirties one
+/// leaf page or shares it with its group.
+pub(crate) const CHECKPOINT_AFTER_WRITES: u64 = 1_000;
+
+/// The writer's own automatic checkpoint, kept as the bound on the WAL (about 40 MiB of 4 KiB
+/// pages) should the checkpointer fall behind.
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
 /// The sending side of a file's writer thread. Dropping the last clone lets the thread finish
 /// the queued writes and close the connection.
 #[derive(Debug, Clone)]
@@ -59,26 +76,51 @@ pub(crate) struct GroupCommit {
     /// Commits made so far: how many groups the writes formed (what the tests check).
     #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
+    /// Checkpoints the checkpointer has run (what the tests check).
+    #[cfg_attr(not(test), allow(dead_code))]
+    checkpoints: Arc<AtomicU64>,
 }
 
 impl GroupCommit {
     /// Starts the writer thread on `connection` (shared with readers only for an in-memory
-    /// database, which has a single connection).
+    /// database, which has a single connection), and the checkpointer's thread on
+    /// `checkpointer`, a connection of its own to the same file (none for an in-memory
+    /// database, which has no WAL).
     pub(crate) fn start(
         connection: Arc<Mutex<Connection>>,
+        checkpointer: Option<Connection>,
         options: GroupCommitOptions,
         name: &str,
     ) -> Result<GroupCommit, StorageError> {
+        let spawn_failed = |error: std::io::Error| {
+            StorageError::Backend(format!("cannot start a SQLite thread: {error}").into())
+        };
+        let checkpoints = Arc::new(AtomicU64::new(0));
+        let checkpoint = match checkpointer {
+            Some(checkpointer) => {
+                // One request waiting is enough: it checkpoints whatever the WAL holds by then.
+                let (requests, received) = sync_channel(1);
+                let counted = checkpoints.clone();
+                std::thread::Builder::new()
+                    .name(format!("sqlite-checkpoint-{name}"))
+                    .spawn(move || checkpoint_loop(&checkpointer, &received, &counted))
+                    .map_err(spawn_failed)?;
+                Some(requests)
+            }
+            None => None,
+        };
         let (jobs, queue) = mpsc::channel(options.queue.max(1));
         let commits = Arc::new(AtomicU64::new(0));
         let counted = commits.clone();
         std::thread::Builder::new()
             .name(format!("sqlite-writer-{name}"))
-            .spawn(move || write_loop(&connection, queue, options, &counted))
-            .map_err(|error| {
-                StorageError::Backend(format!("cannot start the SQLite writer: {error}").into())
-            })?;
-        Ok(GroupCommit { jobs, commits })
+            .spawn(move || write_loop(&connection, queue, checkpoint, options, &counted))
+            .map_err(spawn_failed)?;
+        Ok(GroupCommit {
+            jobs,
+            commits,
+            checkpoints,
+        })
     }
 
     /// Runs `work` in the next group commit and answers once that commit is durable. `work`
@@ -114,6 +156,12 @@ impl GroupCommit {
     #[cfg(test)]
     pub(crate) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Checkpoints the checkpointer thread has run.
+    #[cfg(test)]
+    pub(crate) fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::Acquire)
     }
 }
 
@@ -179,12 +227,30 @@ fn commit_failed(error: &rusqlite::Error) -> StorageError {
     }
 }
 
+/// Runs a checkpoint per request until the writer thread ends.
+fn checkpoint_loop(
+    connection: &Connection,
+    requests: &std::sync::mpsc::Receiver<()>,
+    checkpoints: &AtomicU64,
+) {
+    while requests.recv().is_ok() {
+        // PASSIVE copies what no reader still needs and never waits on a lock. Its failure
+        // loses nothing: the pages stay in the WAL for the next checkpoint (or the writer's own).
+        let done = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if done.is_ok() {
+            checkpoints.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
 fn write_loop(
     connection: &Mutex<Connection>,
     mut queue: mpsc::Receiver<Box<dyn Job>>,
+    checkpoint: Option<SyncSender<()>>,
     options: GroupCommitOptions,
     commits: &AtomicU64,
 ) {
+    let mut since_checkpoint: u64 = 0;
     while let Some(first) = queue.blocking_recv() {
         // The lock is only ever shared with the readers of an in-memory database; a panic
         // while holding it cannot leave SQLite's own state half-written.
@@ -224,6 +290,16 @@ fn write_loop(
             let _ = connection.execute_batch("ROLLBACK");
         }
         drop(connection);
+        if commit.is_ok() {
+            since_checkpoint += group.len() as u64;
+        }
+        if since_checkpoint >= CHECKPOINT_AFTER_WRITES
+            && let Some(checkpoint) = &checkpoint
+            // Full: a request is already waiting, and it covers these writes too.
+            && let Ok(()) | Err(TrySendError::Full(())) = checkpoint.try_send(())
+        {
+            since_checkpoint = 0;
+        }
         let error = commit.err();
         for job in group {
             job.finish(error.as_ref());
