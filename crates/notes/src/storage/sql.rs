@@ -228,7 +228,7 @@ macro_rules! impl_notes_repository {
                     .bind(now);
                 match self
                     .database
-                    .observe_write("create_user", insert_id(query, &self.pool))
+                    .observe("create_user", insert_id(query, &self.pool))
                     .await
                 {
                     Ok(id) => Ok(Some(id)),
@@ -273,7 +273,7 @@ macro_rules! impl_notes_repository {
                 password_hash: &str,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("set_password", async {
+                    .observe("set_password", async {
                         sqlx::query(&self.sql.set_password)
                             .bind(password_hash)
                             .bind(user_id)
@@ -292,7 +292,7 @@ macro_rules! impl_notes_repository {
                 expires_at: i64,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("create_session", async {
+                    .observe("create_session", async {
                         sqlx::query(&self.sql.create_session)
                             .bind(token_hash)
                             .bind(user_id)
@@ -335,7 +335,7 @@ macro_rules! impl_notes_repository {
                 token_hash: &str,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("delete_session", async {
+                    .observe("delete_session", async {
                         sqlx::query(&self.sql.delete_session)
                             .bind(token_hash)
                             .execute(&self.pool)
@@ -350,7 +350,7 @@ macro_rules! impl_notes_repository {
                 user_id: i64,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("delete_sessions_of", async {
+                    .observe("delete_sessions_of", async {
                         sqlx::query(&self.sql.delete_sessions_of)
                             .bind(user_id)
                             .execute(&self.pool)
@@ -367,7 +367,7 @@ macro_rules! impl_notes_repository {
                 now: i64,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("create_api_token", async {
+                    .observe("create_api_token", async {
                         sqlx::query(&self.sql.create_api_token)
                             .bind(token_hash)
                             .bind(user_id)
@@ -401,7 +401,7 @@ macro_rules! impl_notes_repository {
                 expires_at: i64,
             ) -> Result<(), platform::storage::StorageError> {
                 self.database
-                    .observe_write("create_password_reset", async {
+                    .observe("create_password_reset", async {
                         sqlx::query(&self.sql.create_password_reset)
                             .bind(token_hash)
                             .bind(user_id)
@@ -443,7 +443,7 @@ macro_rules! impl_notes_repository {
                 };
                 let used = self
                     .database
-                    .observe_write("use_password_reset", async {
+                    .observe("use_password_reset", async {
                         sqlx::query(&self.sql.use_password_reset)
                             .bind(token_hash)
                             .bind(now)
@@ -499,7 +499,7 @@ macro_rules! impl_notes_repository {
                     .bind(now)
                     .bind(now);
                 self.database
-                    .observe_write("create_pad", insert_id(query, &self.pool))
+                    .observe("create_pad", insert_id(query, &self.pool))
                     .await
             }
 
@@ -511,7 +511,7 @@ macro_rules! impl_notes_repository {
                 now: i64,
             ) -> Result<bool, platform::storage::StorageError> {
                 self.database
-                    .observe_write("rename_pad", async {
+                    .observe("rename_pad", async {
                         let done = sqlx::query(&self.sql.rename_pad)
                             .bind(name)
                             .bind(now)
@@ -530,7 +530,7 @@ macro_rules! impl_notes_repository {
                 pad_id: i64,
             ) -> Result<bool, platform::storage::StorageError> {
                 self.database
-                    .observe_write("delete_pad", async {
+                    .observe("delete_pad", async {
                         let mut transaction = self.pool.begin().await?;
                         sqlx::query(&self.sql.delete_notes_of_pad)
                             .bind(user_id)
@@ -599,7 +599,7 @@ macro_rules! impl_notes_repository {
                     .bind(now)
                     .bind(now);
                 self.database
-                    .observe_write("create_note", insert_id(query, &self.pool))
+                    .observe("create_note", insert_id(query, &self.pool))
                     .await
             }
 
@@ -611,7 +611,7 @@ macro_rules! impl_notes_repository {
                 now: i64,
             ) -> Result<bool, platform::storage::StorageError> {
                 self.database
-                    .observe_write("update_note", async {
+                    .observe("update_note", async {
                         let done = sqlx::query(&self.sql.update_note)
                             .bind(fields.pad_id)
                             .bind(fields.name)
@@ -632,7 +632,7 @@ macro_rules! impl_notes_repository {
                 note_id: i64,
             ) -> Result<bool, platform::storage::StorageError> {
                 self.database
-                    .observe_write("delete_note", async {
+                    .observe("delete_note", async {
                         let done = sqlx::query(&self.sql.delete_note)
                             .bind(user_id)
                             .bind(note_id)

@@ -24,6 +24,7 @@ use sqlx::sqlite::SqlitePool;
 
 pub use super::sql::migrate::{Migration, Migrations};
 use super::sql::{migrate, mysql, postgres, sqlite};
+use super::sqlite::{Durability, SqliteFile};
 use super::{ConnectOptions, StorageError, validate_namespace};
 use crate::config::StorageSettings;
 use crate::metrics::names::STORAGE_OPERATION_DURATION;
@@ -39,13 +40,33 @@ pub enum SqlPool {
     Mysql(MySqlPool),
 }
 
+/// What a service's statements run on, by dialect: see [`SqlDatabase::connections`].
+#[derive(Debug, Clone, Copy)]
+pub enum SqlConnections<'a> {
+    /// SQLite through rusqlite: reads on the calling thread, writes in group commits.
+    Sqlite(&'a SqliteFile),
+    /// PostgreSQL.
+    Postgres(&'a PgPool),
+    /// MySQL or MariaDB.
+    Mysql(&'a MySqlPool),
+}
+
+/// [`SqlConnections`], owned; chosen with the pool, so the two always name one dialect.
+#[derive(Debug, Clone)]
+enum Direct {
+    Sqlite(SqliteFile),
+    Postgres(PgPool),
+    Mysql(MySqlPool),
+}
+
 /// A pool with the service's schema applied, its timeout and its metrics.
 #[derive(Debug, Clone)]
 pub struct SqlDatabase {
     pool: SqlPool,
     operation_timeout: Duration,
-    /// SQLite's queue of this process's writers to the file; other databases queue their own.
-    writes: Option<sqlite::WriteQueue>,
+    /// What the service's statements run on; on SQLite the file as rusqlite talks to it, while
+    /// the sqlx pool only migrates.
+    direct: Direct,
     /// The file behind `memory:`, removed when the last clone of the database is dropped.
     _scratch: Option<Arc<sqlite::ScratchFile>>,
 }
@@ -67,15 +88,25 @@ impl SqlDatabase {
             "memory" => Some(Arc::new(sqlite::ScratchFile::create()?)),
             _ => None,
         };
-        let pool = match (scheme, &scratch) {
-            (_, Some(scratch)) => {
-                SqlPool::Sqlite(sqlite::connect_scratch_pool(scratch, &options).await?)
-            }
-            ("sqlite", _) => SqlPool::Sqlite(sqlite::connect_pool(url, &options).await?),
+        let (pool, direct) = match (scheme, &scratch) {
+            (_, Some(scratch)) => (
+                SqlPool::Sqlite(sqlite::connect_scratch_pool(scratch, &options).await?),
+                Direct::Sqlite(
+                    SqliteFile::open(&scratch.url(), &options, Durability::Unsynced).await?,
+                ),
+            ),
+            ("sqlite", _) => (
+                SqlPool::Sqlite(sqlite::connect_pool(url, &options).await?),
+                Direct::Sqlite(SqliteFile::open(url, &options, Durability::Synced).await?),
+            ),
             ("postgres" | "postgresql", _) => {
-                SqlPool::Postgres(postgres::connect_pool(url, &options).await?)
+                let pool = postgres::connect_pool(url, &options).await?;
+                (SqlPool::Postgres(pool.clone()), Direct::Postgres(pool))
             }
-            ("mysql" | "mariadb", _) => SqlPool::Mysql(mysql::connect_pool(url, &options).await?),
+            ("mysql" | "mariadb", _) => {
+                let pool = mysql::connect_pool(url, &options).await?;
+                (SqlPool::Mysql(pool.clone()), Direct::Mysql(pool))
+            }
             (other, _) => {
                 return Err(StorageError::InvalidUrl(format!(
                     "unknown scheme `{other}:` for a SQL database; expected one of memory:, \
@@ -83,15 +114,10 @@ impl SqlDatabase {
                 )));
             }
         };
-        let writes = match (scheme, &scratch) {
-            (_, Some(scratch)) => Some(sqlite::WriteQueue::of(&scratch.url())),
-            ("sqlite", _) => Some(sqlite::WriteQueue::of(url)),
-            _ => None,
-        };
         let database = SqlDatabase {
             pool,
             operation_timeout: options.operation_timeout,
-            writes,
+            direct,
             _scratch: scratch,
         };
         if migrate {
@@ -103,6 +129,18 @@ impl SqlDatabase {
     /// The typed pool, for the service's per-dialect statements.
     pub fn pool(&self) -> &SqlPool {
         &self.pool
+    }
+
+    /// What the service's statements run on: on SQLite (and `memory:`) the file's direct
+    /// connections (reads on the calling thread, writes through its group commit; run them
+    /// through [`observe_storage`](Self::observe_storage) for the timeout and the metric), and
+    /// the sqlx pool on the server databases.
+    pub fn connections(&self) -> SqlConnections<'_> {
+        match &self.direct {
+            Direct::Sqlite(file) => SqlConnections::Sqlite(file),
+            Direct::Postgres(pool) => SqlConnections::Postgres(pool),
+            Direct::Mysql(pool) => SqlConnections::Mysql(pool),
+        }
     }
 
     /// `sqlite`, `postgres` or `mysql`, as in metrics and `/info`.
@@ -121,10 +159,23 @@ impl SqlDatabase {
         operation: &'static str,
         future: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StorageError> {
+        self.observe_storage(operation, async {
+            future.await.map_err(|error| self.map_error(error))
+        })
+        .await
+    }
+
+    /// [`observe`](Self::observe) for an operation whose errors are already [`StorageError`]s,
+    /// such as one on [`sqlite`](Self::sqlite)'s connections.
+    pub async fn observe_storage<T>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
         let backend = self.backend();
         let started = Instant::now();
         let result = match tokio::time::timeout(self.operation_timeout, future).await {
-            Ok(result) => result.map_err(|error| self.map_error(error)),
+            Ok(result) => result,
             Err(_) => Err(StorageError::Unavailable(
                 format!(
                     "{backend} {operation} timed out after {:?}",
@@ -142,26 +193,6 @@ impl SqlDatabase {
         )
         .record(started.elapsed().as_secs_f64());
         result
-    }
-
-    /// [`observe`](Self::observe) for an operation that writes. On SQLite it first waits, within
-    /// the same timeout, for this process's turn to write, first come first served: SQLite's own
-    /// lock makes waiting writers poll with a backoff, and under steady writes one can lose
-    /// every race until it times out.
-    pub async fn observe_write<T>(
-        &self,
-        operation: &'static str,
-        future: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, StorageError> {
-        let writes = self.writes.clone();
-        self.observe(operation, async move {
-            let _turn = match &writes {
-                Some(queue) => Some(queue.turn().await),
-                None => None,
-            };
-            future.await
-        })
-        .await
     }
 
     /// Maps a sqlx error of this database into a [`StorageError`] kind, by its dialect's rules.
@@ -201,6 +232,12 @@ pub fn is_unique_violation(error: &StorageError) -> bool {
         StorageError::Backend(source) | StorageError::Unavailable(source) => source,
         StorageError::InvalidUrl(_) => return false,
     };
+    if let Some(rusqlite::Error::SqliteFailure(failure, _)) = source.downcast_ref() {
+        return matches!(
+            failure.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        );
+    }
     match source.downcast_ref::<sqlx::Error>() {
         Some(sqlx::Error::Database(database)) => database.is_unique_violation(),
         _ => false,

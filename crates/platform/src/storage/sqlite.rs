@@ -41,9 +41,110 @@ use super::{
 /// A key–value namespace stored as the table `kv_<namespace>` of one SQLite database.
 #[derive(Clone)]
 pub struct SqliteKeyValue {
+    file: SqliteFile,
+    sql: Arc<Statements>,
+}
+
+/// One SQLite database as this process talks to it: reads on the calling thread from pooled
+/// read connections, writes through the file's group-commit writer. The key–value store is
+/// built on it, and so is a service's own schema on SQLite
+/// ([`SqlDatabase::sqlite`](crate::storage::pool::SqlDatabase::sqlite)).
+///
+/// Cloning shares the connections.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), platform::storage::StorageError> {
+/// use platform::config::StorageSettings;
+/// use platform::storage::ConnectOptions;
+/// use platform::storage::sqlite::{Durability, SqliteFile};
+///
+/// let options = ConnectOptions::from(&StorageSettings::default());
+/// let file = SqliteFile::open("sqlite://./data/app.db", &options, Durability::Synced).await?;
+/// file.write(|connection| connection.execute_batch("CREATE TABLE IF NOT EXISTS t (n INTEGER)")).await?;
+/// file.write(|connection| connection.execute("INSERT INTO t VALUES (1)", []).map(drop)).await?;
+/// let count: i64 = file.read(|connection| connection.query_row("SELECT count(*) FROM t", [], |row| row.get(0)))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteFile {
     writer: GroupCommit,
     readers: Arc<Readers>,
-    sql: Arc<Statements>,
+}
+
+impl std::fmt::Debug for SqliteFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteFile").finish_non_exhaustive()
+    }
+}
+
+/// Whether a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = FULL`: a commit that returned is on disk (every `sqlite:` URL).
+    Synced,
+    /// `synchronous = OFF`: for a scratch file whose content dies with the process anyway.
+    Unsynced,
+}
+
+impl SqliteFile {
+    /// Opens (creating when missing) the database named by `url`, with a busy timeout of
+    /// `options.operation_timeout` and `options.group_commit` for its writer.
+    pub async fn open(
+        url: &str,
+        options: &ConnectOptions,
+        durability: Durability,
+    ) -> Result<SqliteFile, StorageError> {
+        let file = Database::of(url)?;
+        if let Database::File(path) = &file {
+            create_parent_dir(path).await?;
+        }
+        let busy_timeout = options.operation_timeout;
+        let Connections {
+            writer,
+            checkpointer,
+            readers,
+        } = tokio::task::spawn_blocking(move || open_connections(&file, busy_timeout, durability))
+            .await
+            .map_err(|error| StorageError::Backend(Box::new(error)))??;
+        let name = Database::of(url)
+            .ok()
+            .and_then(|database| match database {
+                Database::File(path) => path
+                    .file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned()),
+                Database::Memory => None,
+            })
+            .unwrap_or_else(|| "memory".to_owned());
+        Ok(SqliteFile {
+            writer: GroupCommit::start(writer, checkpointer, options.group_commit, &name)?,
+            readers: Arc::new(readers),
+        })
+    }
+
+    /// Runs `read` on the calling thread on a read connection. In WAL mode it sees the last
+    /// commit and never waits for the writer; it must not take long, since it holds the thread.
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        self.readers.read(read)
+    }
+
+    /// Runs `work` in the writer's next group commit and answers once that commit returned
+    /// (on disk, for [`Durability::Synced`]). `work` runs in a savepoint of its own: returning
+    /// an error undoes what it wrote, and fails it alone.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// Lets go of the file: later reads fail, and the writer closes once its queue is done.
+    pub fn close(&self) {
+        self.readers.close();
+    }
 }
 
 impl std::fmt::Debug for SqliteKeyValue {
@@ -100,31 +201,14 @@ impl SqliteKeyValue {
         options: &ConnectOptions,
     ) -> Result<SqliteKeyValue, StorageError> {
         validate_namespace(namespace)?;
-        let file = Database::of(url)?;
-        if let Database::File(path) = &file {
-            create_parent_dir(path).await?;
-        }
-        let busy_timeout = options.operation_timeout;
-        let Connections {
-            writer,
-            checkpointer,
-            readers,
-        } = {
-            let file = file.clone();
-            tokio::task::spawn_blocking(move || open_connections(&file, busy_timeout))
-                .await
-                .map_err(|error| StorageError::Backend(Box::new(error)))??
-        };
-        let sql = Arc::new(statements(&format!("kv_{namespace}")));
         let store = SqliteKeyValue {
-            writer: GroupCommit::start(writer, checkpointer, options.group_commit, namespace)?,
-            readers: Arc::new(readers),
-            sql,
+            file: SqliteFile::open(url, options, Durability::Synced).await?,
+            sql: Arc::new(statements(&format!("kv_{namespace}"))),
         };
         if migrate {
             let sql = store.sql.clone();
             store
-                .writer
+                .file
                 .write(move |connection| connection.execute(&sql.create, []).map(drop))
                 .await?;
         }
@@ -134,14 +218,14 @@ impl SqliteKeyValue {
     /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
     pub async fn drop_namespace(&self) -> Result<(), StorageError> {
         let sql = self.sql.clone();
-        self.writer
+        self.file
             .write(move |connection| connection.execute(&sql.drop, []).map(drop))
             .await
     }
 
     /// Lets go of the file: later calls fail. Connections close once the queued writes are done.
     pub async fn close(&self) {
-        self.readers.close();
+        self.file.close();
     }
 }
 
@@ -176,11 +260,12 @@ struct Connections {
 fn open_connections(
     database: &Database,
     busy_timeout: Duration,
+    durability: Durability,
 ) -> Result<Connections, StorageError> {
     match database {
         Database::Memory => {
             let connection = Connection::open_in_memory().map_err(map_rusqlite_error)?;
-            configure(&connection, busy_timeout).map_err(map_rusqlite_error)?;
+            configure(&connection, busy_timeout, durability).map_err(map_rusqlite_error)?;
             let shared = Arc::new(Mutex::new(connection));
             Ok(Connections {
                 writer: shared.clone(),
@@ -190,7 +275,7 @@ fn open_connections(
         }
         Database::File(path) => {
             let writer = Connection::open(path).map_err(map_rusqlite_error)?;
-            configure(&writer, busy_timeout).map_err(map_rusqlite_error)?;
+            configure(&writer, busy_timeout, durability).map_err(map_rusqlite_error)?;
             // Persistent in the file: set once by the writer, every reader sees it.
             writer
                 .pragma_update(None, "journal_mode", "wal")
@@ -204,7 +289,7 @@ fn open_connections(
                 )
                 .map_err(map_rusqlite_error)?;
             let checkpointer = Connection::open(path).map_err(map_rusqlite_error)?;
-            configure(&checkpointer, busy_timeout).map_err(map_rusqlite_error)?;
+            configure(&checkpointer, busy_timeout, durability).map_err(map_rusqlite_error)?;
             let readers = Readers::Pool {
                 path: path.clone(),
                 busy_timeout,
@@ -222,9 +307,17 @@ fn open_connections(
 
 /// Every connection's settings: FULL syncs the WAL on every commit, so a commit that returned
 /// is on disk; the busy timeout bounds the wait for another process's lock.
-fn configure(connection: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+fn configure(
+    connection: &Connection,
+    busy_timeout: Duration,
+    durability: Durability,
+) -> rusqlite::Result<()> {
     connection.busy_timeout(busy_timeout)?;
-    connection.pragma_update(None, "synchronous", "FULL")?;
+    let synchronous = match durability {
+        Durability::Synced => "FULL",
+        Durability::Unsynced => "OFF",
+    };
+    connection.pragma_update(None, "synchronous", synchronous)?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(())
@@ -294,7 +387,8 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connecti
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    configure(&connection, busy_timeout)?;
+    // A reader never commits, so its `synchronous` setting does not matter.
+    configure(&connection, busy_timeout, Durability::Synced)?;
     connection.pragma_update(None, "query_only", "ON")?;
     Ok(connection)
 }
@@ -302,7 +396,7 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connecti
 #[async_trait]
 impl KeyValue for SqliteKeyValue {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.readers.read(|connection| {
+        self.file.read(|connection| {
             connection
                 .prepare_cached(&self.sql.get)?
                 .query_row([key], |row| row.get(0))
@@ -312,7 +406,7 @@ impl KeyValue for SqliteKeyValue {
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         let (sql, key, value) = (self.sql.clone(), key.to_owned(), value.to_vec());
-        self.writer
+        self.file
             .write(move |connection| {
                 connection
                     .prepare_cached(&sql.put)?
@@ -324,7 +418,7 @@ impl KeyValue for SqliteKeyValue {
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StorageError> {
         let (sql, key, value) = (self.sql.clone(), key.to_owned(), value.to_vec());
-        self.writer
+        self.file
             .write(move |connection| {
                 let stored = connection
                     .prepare_cached(&sql.put_if_absent)?
@@ -336,7 +430,7 @@ impl KeyValue for SqliteKeyValue {
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         let (sql, key) = (self.sql.clone(), key.to_owned());
-        self.writer
+        self.file
             .write(move |connection| {
                 let deleted = connection.prepare_cached(&sql.delete)?.execute([key])?;
                 Ok(deleted == 1)
@@ -348,7 +442,7 @@ impl KeyValue for SqliteKeyValue {
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage, StorageError> {
         let limit = limit.max(1);
         let fetch = super::sql::fetch_limit(limit);
-        let rows = self.readers.read(|connection| {
+        let rows = self.file.read(|connection| {
             let entry = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
             match after {
                 Some(after) => connection
@@ -366,7 +460,7 @@ impl KeyValue for SqliteKeyValue {
 
     async fn write_batch(&self, writes: &[BatchWrite]) -> Result<BatchOutcome, StorageError> {
         let (sql, writes) = (self.sql.clone(), writes.to_vec());
-        self.writer
+        self.file
             .write(move |connection| {
                 // A savepoint of its own, so a conflict undoes the batch and still answers Ok.
                 connection.execute_batch("SAVEPOINT batch")?;
@@ -382,7 +476,7 @@ impl KeyValue for SqliteKeyValue {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        self.readers
+        self.file
             .read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
     }
 
@@ -476,7 +570,7 @@ mod tests {
     /// Waits until `store`'s writer has `count` writes queued behind the one it holds.
     async fn queued(store: &SqliteKeyValue, count: usize) {
         tokio::time::timeout(Duration::from_secs(30), async {
-            while store.writer.queued() < count {
+            while store.file.writer.queued() < count {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
@@ -506,7 +600,7 @@ mod tests {
                  BEGIN IMMEDIATE;",
             )
             .unwrap();
-        let commits_before = store.writer.commits();
+        let commits_before = store.file.writer.commits();
         let keys: Vec<String> = (0..63)
             .map(|n| format!("key-{n:02}"))
             .chain(["poison".to_owned()])
@@ -536,7 +630,7 @@ mod tests {
             }
         }
         assert_eq!(
-            store.writer.commits() - commits_before,
+            store.file.writer.commits() - commits_before,
             1,
             "the 64 writes were one group commit"
         );
@@ -572,7 +666,7 @@ mod tests {
             task.await.unwrap().unwrap();
         }
         tokio::time::timeout(Duration::from_secs(30), async {
-            while store.writer.checkpoints() == 0 {
+            while store.file.writer.checkpoints() == 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
@@ -606,7 +700,7 @@ mod tests {
             .unwrap();
         let other = Connection::open(&file).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let commits_before = store.writer.commits();
+        let commits_before = store.file.writer.commits();
         let writes: Vec<_> = (0..32)
             .map(|n| {
                 let store = store.clone();
@@ -619,7 +713,7 @@ mod tests {
             write.await.unwrap().unwrap();
         }
         // 32 writes in groups of at most 8.
-        assert_eq!(store.writer.commits() - commits_before, 4);
+        assert_eq!(store.file.writer.commits() - commits_before, 4);
         drop(other);
         store.close().await;
         remove(&file);
