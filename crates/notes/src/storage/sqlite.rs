@@ -100,32 +100,38 @@ impl SqliteNotes {
     }
 }
 
+// Columns are read by position, in the order the statements in `sql.rs` select them: a lookup
+// by name compares the name with each column's, per value, and cost more than the query.
+
+/// `id, email, password_hash` (then a session's `csrf_token`).
 fn user_from(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get("id")?,
-        email: row.get("email")?,
-        password_hash: row.get("password_hash")?,
+        id: row.get(0)?,
+        email: row.get(1)?,
+        password_hash: row.get(2)?,
     })
 }
 
+/// `id, name, created_at, updated_at`.
 fn pad_from(row: &Row<'_>) -> rusqlite::Result<Pad> {
     Ok(Pad {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+        updated_at: row.get(3)?,
     })
 }
 
+/// `id, pad_id, pad_name, name, text, created_at, updated_at` (`NOTE_COLUMNS`).
 fn note_from(row: &Row<'_>) -> rusqlite::Result<Note> {
     Ok(Note {
-        id: row.get("id")?,
-        pad_id: row.get("pad_id")?,
-        pad_name: row.get("pad_name")?,
-        name: row.get("name")?,
-        text: row.get("text")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
+        id: row.get(0)?,
+        pad_id: row.get(1)?,
+        pad_name: row.get(2)?,
+        name: row.get(3)?,
+        text: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
     })
 }
 
@@ -220,7 +226,7 @@ impl NotesRepository for SqliteNotes {
                 .query_row(params![token_hash, now], |row| {
                     Ok(Session {
                         user: user_from(row)?,
-                        csrf_token: row.get("csrf_token")?,
+                        csrf_token: row.get(3)?,
                     })
                 })
                 .optional()
@@ -299,7 +305,7 @@ impl NotesRepository for SqliteNotes {
         self.read("password_reset_user", |connection, sql| {
             connection
                 .prepare_cached(&sql.password_reset_user)?
-                .query_row(params![token_hash, now], |row| row.get("user_id"))
+                .query_row(params![token_hash, now], |row| row.get(0))
                 .optional()
         })
         .await
@@ -316,7 +322,7 @@ impl NotesRepository for SqliteNotes {
         self.write("use_password_reset", move |connection, sql| {
             let user_id: Option<i64> = connection
                 .prepare_cached(&sql.password_reset_user)?
-                .query_row(params![token_hash, now], |row| row.get("user_id"))
+                .query_row(params![token_hash, now], |row| row.get(0))
                 .optional()?;
             let Some(user_id) = user_id else {
                 return Ok(None);

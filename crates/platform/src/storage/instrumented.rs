@@ -117,8 +117,17 @@ impl Meter {
                 "error"
             }
         };
-        if let Some(histogram) = self.histograms.get(&(operation, outcome)) {
-            histogram.record(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed().as_secs_f64();
+        match self.histograms.get(&(operation, outcome)) {
+            Some(histogram) => histogram.record(elapsed),
+            // An operation the service names (a `SqlDatabase` statement's), not known up front.
+            None => metrics::histogram!(
+                OPERATION_DURATION,
+                "backend" => backend,
+                "operation" => operation,
+                "outcome" => outcome,
+            )
+            .record(elapsed),
         }
         result
     }

@@ -16,18 +16,17 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+use super::instrumented::{Meter, ok};
 pub use super::sql::migrate::{Migration, Migrations};
 use super::sql::{migrate, mysql, postgres, sqlite};
 use super::sqlite::{Durability, SqliteFile};
 use super::{ConnectOptions, StorageError, validate_namespace};
 use crate::config::StorageSettings;
-use crate::metrics::names::STORAGE_OPERATION_DURATION;
 
 /// The typed pool of one dialect. Cloning shares the pool.
 #[derive(Debug, Clone)]
@@ -63,7 +62,8 @@ enum Direct {
 #[derive(Debug, Clone)]
 pub struct SqlDatabase {
     pool: SqlPool,
-    operation_timeout: Duration,
+    /// Timeout and `storage_operation_duration_seconds`, as for every storage trait.
+    meter: Arc<Meter>,
     /// What the service's statements run on; on SQLite the file as rusqlite talks to it, while
     /// the sqlx pool only migrates.
     direct: Direct,
@@ -114,9 +114,15 @@ impl SqlDatabase {
                 )));
             }
         };
+        let meter = Meter::new(
+            backend_name(&pool),
+            Some(options.operation_timeout),
+            &[],
+            &[],
+        );
         let database = SqlDatabase {
             pool,
-            operation_timeout: options.operation_timeout,
+            meter: Arc::new(meter),
             direct,
             _scratch: scratch,
         };
@@ -145,11 +151,7 @@ impl SqlDatabase {
 
     /// `sqlite`, `postgres` or `mysql`, as in metrics and `/info`.
     pub fn backend(&self) -> &'static str {
-        match self.pool {
-            SqlPool::Sqlite(_) => "sqlite",
-            SqlPool::Postgres(_) => "postgres",
-            SqlPool::Mysql(_) => "mysql",
-        }
+        backend_name(&self.pool)
     }
 
     /// Runs one storage operation named `operation` (a fixed name: it becomes a metric label)
@@ -166,33 +168,14 @@ impl SqlDatabase {
     }
 
     /// [`observe`](Self::observe) for an operation whose errors are already [`StorageError`]s,
-    /// such as one on [`sqlite`](Self::sqlite)'s connections.
+    /// such as one on [`connections`](Self::connections)' SQLite file. Timed by the same meter
+    /// as every storage trait's operations.
     pub async fn observe_storage<T>(
         &self,
         operation: &'static str,
         future: impl Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
-        let backend = self.backend();
-        let started = Instant::now();
-        let result = match tokio::time::timeout(self.operation_timeout, future).await {
-            Ok(result) => result,
-            Err(_) => Err(StorageError::Unavailable(
-                format!(
-                    "{backend} {operation} timed out after {:?}",
-                    self.operation_timeout
-                )
-                .into(),
-            )),
-        };
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::histogram!(
-            STORAGE_OPERATION_DURATION,
-            "backend" => backend,
-            "operation" => operation,
-            "outcome" => outcome,
-        )
-        .record(started.elapsed().as_secs_f64());
-        result
+        self.meter.observe(operation, future, ok).await
     }
 
     /// Maps a sqlx error of this database into a [`StorageError`] kind, by its dialect's rules.
@@ -222,6 +205,14 @@ impl SqlDatabase {
         migrate::run(&self.pool, &table, &migrations.for_pool(&self.pool))
             .await
             .map_err(|error| self.map_error(error))
+    }
+}
+
+fn backend_name(pool: &SqlPool) -> &'static str {
+    match pool {
+        SqlPool::Sqlite(_) => "sqlite",
+        SqlPool::Postgres(_) => "postgres",
+        SqlPool::Mysql(_) => "mysql",
     }
 }
 
