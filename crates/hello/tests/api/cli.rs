@@ -274,7 +274,11 @@ async fn credentials_never_reach_the_logs_even_at_debug() {
         .unwrap()
         .unwrap();
     assert!(status.success());
-    let logged: Vec<String> = logs.try_iter().collect();
+    // Every line the child wrote: the reader thread ends at the end of the child's stdout, so
+    // this waits for it to have forwarded the last line rather than for the scheduler.
+    let logged: Vec<String> = tokio::task::spawn_blocking(move || logs.iter().collect())
+        .await
+        .unwrap();
     let all = logged.join("\n");
     assert!(
         all.contains("Request finished."),

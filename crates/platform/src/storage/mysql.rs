@@ -18,9 +18,9 @@
 use sqlx::Row;
 use sqlx::mysql::{MySqlPool, MySqlRow};
 
+use super::StorageError;
 use super::sql::Statements;
 use super::sql::mysql::{connect_pool, map_sqlx_error};
-use super::{ConnectOptions, StorageError, validate_namespace};
 
 /// Longest key in bytes: the width of the `VARBINARY` primary key.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -60,43 +60,6 @@ fn statements(table: &str) -> Statements {
     }
 }
 
-impl MysqlKeyValue {
-    /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
-    /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
-    pub async fn connect(
-        url: &str,
-        namespace: &str,
-        migrate: bool,
-        options: &ConnectOptions,
-    ) -> Result<MysqlKeyValue, StorageError> {
-        validate_namespace(namespace)?;
-        let pool = connect_pool(url, options).await?;
-
-        let table = format!("kv_{namespace}");
-        let store = MysqlKeyValue {
-            pool,
-            sql: statements(&table),
-            table,
-        };
-        if migrate {
-            let pool = super::pool::SqlPool::Mysql(store.pool.clone());
-            super::sql::create_tables(pool, &store.table, &[&store.sql.create])
-                .await
-                .map_err(map_sqlx_error)?;
-        }
-        Ok(store)
-    }
-
-    /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
-    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        sqlx::query(&self.sql.drop)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-}
-
 /// Rejects keys the `VARBINARY` column cannot hold, rather than letting MySQL truncate them.
 fn check_key(key: &str) -> Result<(), StorageError> {
     if key.len() > MAX_KEY_BYTES {
@@ -127,4 +90,4 @@ fn key_from_row(row: &MySqlRow) -> Result<String, StorageError> {
     String::from_utf8(bytes).map_err(|error| StorageError::Backend(Box::new(error)))
 }
 
-super::sql::impl_key_value_over_sqlx!(MysqlKeyValue, "mysql");
+super::sql::impl_key_value_over_sqlx!(MysqlKeyValue, "mysql", Mysql);

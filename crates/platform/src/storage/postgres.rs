@@ -16,9 +16,9 @@
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
+use super::StorageError;
 use super::sql::Statements;
 use super::sql::postgres::{connect_pool, map_sqlx_error};
-use super::{ConnectOptions, StorageError, validate_namespace};
 
 /// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -53,50 +53,6 @@ fn statements(table: &str) -> Statements {
     }
 }
 
-impl PostgresKeyValue {
-    /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
-    /// table of `namespace`. Fails within about `connect_timeout` when the server is down.
-    pub async fn connect(
-        url: &str,
-        namespace: &str,
-        migrate: bool,
-        options: &ConnectOptions,
-    ) -> Result<PostgresKeyValue, StorageError> {
-        validate_namespace(namespace)?;
-        let pool = connect_pool(url, options).await?;
-
-        let table = format!("kv_{namespace}");
-        let store = PostgresKeyValue {
-            pool,
-            sql: statements(&table),
-            table,
-        };
-        if migrate {
-            store.migrate().await?;
-        }
-        Ok(store)
-    }
-
-    /// Creates the table through the SQL layer's migration runner (under its advisory lock:
-    /// concurrent `CREATE TABLE IF NOT EXISTS` of one name can otherwise fail with a unique
-    /// violation on `pg_type`).
-    async fn migrate(&self) -> Result<(), StorageError> {
-        let pool = super::pool::SqlPool::Postgres(self.pool.clone());
-        super::sql::create_tables(pool, &self.table, &[&self.sql.create])
-            .await
-            .map_err(map_sqlx_error)
-    }
-
-    /// Drops the namespace's table and everything in it: for test clean-up and decommissioning.
-    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        sqlx::query(&self.sql.drop)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-}
-
 /// Any key: `TEXT` holds every string but those with NUL, which PostgreSQL refuses itself.
 fn check_key(_: &str) -> Result<(), StorageError> {
     Ok(())
@@ -116,4 +72,4 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres");
+super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres", Postgres);

@@ -12,6 +12,19 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
+/// The pool settings of a database server, whatever its dialect: at most `max_connections`, and
+/// an acquire timeout of `connect_timeout`, which also bounds opening a connection, so a dead or
+/// unroutable server gives `PoolTimedOut` instead of a hang. The pool opens fresh connections
+/// once the server is back, and pinging before lending one out drops those the server closed.
+pub(crate) fn server_pool_options<DB: sqlx::Database>(
+    options: &super::ConnectOptions,
+) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.connect_timeout)
+        .test_before_acquire(true)
+}
+
 /// The statements of one namespace, formatted once because the table name is part of them.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
@@ -74,13 +87,54 @@ pub(crate) fn record_table(table: &str) -> String {
     format!("{table}_migrations")
 }
 
-/// Implements `KeyValue` for `$store`, a struct with `pool: sqlx::Pool<_>` and `sql: Statements`,
-/// written once for PostgreSQL and MySQL. The invoking module says how its keys are stored:
-/// `check_key(&str) -> Result<(), StorageError>` (refuses what the column cannot hold),
-/// `bind_key(&str)` (text or bytes), `key_from_row(&Row) -> Result<String, StorageError>` and
-/// `sql_limit(usize)` (its `LIMIT` type); errors go through its `map_sqlx_error`.
+/// Implements `connect`, `drop_namespace` and `KeyValue` for `$store`, a struct with
+/// `pool: sqlx::Pool<_>`, `sql: Statements` and `table: String`, written once for PostgreSQL and
+/// MySQL (`$variant` names the dialect in [`SqlPool`](super::pool::SqlPool)). The invoking
+/// module connects (`connect_pool(url, options)`), writes its statements
+/// (`statements(&table)`), and says how its keys are stored: `check_key(&str) -> Result<(),
+/// StorageError>` (refuses what the column cannot hold), `bind_key(&str)` (text or bytes),
+/// `key_from_row(&Row) -> Result<String, StorageError>` and `sql_limit(usize)` (its `LIMIT`
+/// type); errors go through its `map_sqlx_error`.
 macro_rules! impl_key_value_over_sqlx {
-    ($store:ty, $backend:literal) => {
+    ($store:ident, $backend:literal, $variant:ident) => {
+        impl $store {
+            /// Connects a pool to the database named by `url` and, when `migrate` is true,
+            /// creates the table of `namespace`. Fails within about `connect_timeout` when the
+            /// server is down.
+            pub async fn connect(
+                url: &str,
+                namespace: &str,
+                migrate: bool,
+                options: &$crate::storage::ConnectOptions,
+            ) -> Result<$store, $crate::storage::StorageError> {
+                $crate::storage::validate_namespace(namespace)?;
+                let pool = connect_pool(url, options).await?;
+                let table = format!("kv_{namespace}");
+                let store = $store {
+                    pool,
+                    sql: statements(&table),
+                    table,
+                };
+                if migrate {
+                    let pool = $crate::storage::pool::SqlPool::$variant(store.pool.clone());
+                    $crate::storage::sql::create_tables(pool, &store.table, &[&store.sql.create])
+                        .await
+                        .map_err(map_sqlx_error)?;
+                }
+                Ok(store)
+            }
+
+            /// Drops the namespace's table and everything in it: for test clean-up and
+            /// decommissioning.
+            pub async fn drop_namespace(&self) -> Result<(), $crate::storage::StorageError> {
+                sqlx::query(&self.sql.drop)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::storage::KeyValue for $store {
             async fn get(

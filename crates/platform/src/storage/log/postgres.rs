@@ -101,22 +101,6 @@ impl PostgresLog {
             .await
             .map_err(map_sqlx_error)
     }
-
-    /// Drops the namespace's tables and everything in them: for test clean-up and
-    /// decommissioning.
-    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        for drop in [
-            &self.sql.drop_entries,
-            &self.sql.drop_heads,
-            &self.sql.drop_record,
-        ] {
-            sqlx::query(drop)
-                .execute(&self.pool)
-                .await
-                .map_err(map_sqlx_error)?;
-        }
-        Ok(())
-    }
 }
 
 super::sql::impl_log_over_sqlx!(PostgresLog, "postgres");

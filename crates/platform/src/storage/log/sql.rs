@@ -52,16 +52,34 @@ pub(crate) fn to_count(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// Implements `Log` for `$store`, a struct with `pool: sqlx::Pool<_>`, `retain: usize`,
-/// `sql: Statements` and an `async fn write_turn(&self)` held through each append's
-/// transaction (SQLite's queue of writers; nothing for PostgreSQL). Errors go through the invoking module's `map_sqlx_error`, so each
-/// backend keeps its own error mapping.
+/// Implements `Log` and `drop_namespace` for `$store`, a struct with `pool: sqlx::Pool<_>`,
+/// `retain: usize`, `sql: Statements` and an `async fn write_turn(&self)` held through each
+/// append's transaction (SQLite's queue of writers; nothing for PostgreSQL). Errors go through
+/// the invoking module's `map_sqlx_error`, so each backend keeps its own error mapping.
 ///
 /// `append` is one transaction: advancing the head row (the upsert takes its row lock in
 /// PostgreSQL and the database's write lock in SQLite) makes appends to one stream take turns,
 /// so numbers are consecutive and committed in order, whichever process appends.
 macro_rules! impl_log_over_sqlx {
     ($store:ty, $backend:literal) => {
+        impl $store {
+            /// Drops the namespace's tables and everything in them: for test clean-up and
+            /// decommissioning.
+            pub async fn drop_namespace(&self) -> Result<(), $crate::storage::StorageError> {
+                for drop in [
+                    &self.sql.drop_entries,
+                    &self.sql.drop_heads,
+                    &self.sql.drop_record,
+                ] {
+                    sqlx::query(drop)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_sqlx_error)?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::storage::log::Log for $store {
             async fn append(

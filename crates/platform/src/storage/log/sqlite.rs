@@ -99,22 +99,6 @@ impl SqliteLog {
         Ok(log)
     }
 
-    /// Drops the namespace's tables and everything in them: for test clean-up and
-    /// decommissioning.
-    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
-        for drop in [
-            &self.sql.drop_entries,
-            &self.sql.drop_heads,
-            &self.sql.drop_record,
-        ] {
-            sqlx::query(drop)
-                .execute(&self.pool)
-                .await
-                .map_err(map_sqlx_error)?;
-        }
-        Ok(())
-    }
-
     /// Closes every pooled connection, so the file can be removed.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 
 use crate::storage::{ConnectOptions, StorageError};
 
@@ -21,12 +21,7 @@ pub(crate) async fn connect_pool(
     let connect_options = MySqlConnectOptions::from_str(&url)
         .map_err(|error| StorageError::InvalidUrl(format!("mysql url: {error}")))?
         .charset("utf8mb4");
-    // The acquire timeout also bounds opening a connection, so a dead server gives
-    // `PoolTimedOut` instead of a hang; the pool reconnects once the server is back.
-    MySqlPoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(options.connect_timeout)
-        .test_before_acquire(true)
+    super::server_pool_options::<sqlx::MySql>(options)
         .connect_with(connect_options)
         .await
         .map_err(map_sqlx_error)

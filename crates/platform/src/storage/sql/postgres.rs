@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::storage::{ConnectOptions, StorageError};
 
@@ -16,13 +16,7 @@ pub(crate) async fn connect_pool(
     // The parser's message never repeats the URL, so the password cannot leak through it.
     let connect_options = PgConnectOptions::from_str(url)
         .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
-    // The acquire timeout also bounds opening a connection, so a dead or unroutable server
-    // gives `PoolTimedOut` instead of a hang; the pool opens fresh connections once the
-    // server is back, and pinging before lending one out drops those the server closed.
-    PgPoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(options.connect_timeout)
-        .test_before_acquire(true)
+    super::server_pool_options::<sqlx::Postgres>(options)
         .connect_with(connect_options)
         .await
         .map_err(map_sqlx_error)
