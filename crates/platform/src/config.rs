@@ -127,6 +127,17 @@ pub struct ServerSettings {
     pub body_limit: ByteSize,
     /// Requests in flight at once; beyond it requests are shed with 503 + `Retry-After`. Default 1024.
     pub max_concurrency: usize,
+    /// Open connections per listener; past it a new connection is closed at once and counted in
+    /// `http_server_refused_connections_total`. Default 8192 (the process's file descriptor
+    /// limit in `deploy/` is 20,000, shared with the admin listener and the storage pools).
+    pub max_connections: usize,
+    /// Longest time from a connection's accept to its first request head (TLS handshake
+    /// included), and for each later HTTP/1.1 head; past it the connection is closed. Also the
+    /// time an HTTP/2 peer has to answer a keep-alive ping. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Streams at once on one HTTP/2 connection. Default 256.
+    pub http2_max_streams: u32,
     /// Peers (CIDRs) whose `X-Forwarded-For` is believed for the client's address. Default none.
     /// In the environment, a comma-separated list.
     #[serde(deserialize_with = "list::deserialize")]
@@ -166,6 +177,11 @@ pub struct StorageSettings {
     /// SQLite: writes waiting for the writer, beyond which a writer waits (within
     /// `operation_timeout`) for room. Default 4096.
     pub write_queue: usize,
+    /// Longest a starting service waits for its storage (and broker) to answer: a server still
+    /// starting, or slow to take its first connection, is retried until then instead of
+    /// failing the start. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
 }
 
 /// `[telemetry]`: logs to stdout and optional OTLP traces.
@@ -314,6 +330,9 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(10),
             body_limit: ByteSize::kib(64),
             max_concurrency: 1024,
+            max_connections: 8192,
+            header_read_timeout: Duration::from_secs(5),
+            http2_max_streams: 256,
             trusted_proxies: Vec::new(),
         }
     }
@@ -338,6 +357,7 @@ impl Default for StorageSettings {
             group_commit_max_writes: 256,
             group_commit_max_delay: Duration::from_millis(2),
             write_queue: 4096,
+            startup_timeout: Duration::from_secs(30),
         }
     }
 }

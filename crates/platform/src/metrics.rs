@@ -21,6 +21,14 @@ pub mod names {
     /// Counter of requests whose client went away before the answer, labelled like the histogram
     /// minus the status. Counted apart: neither good nor bad for an SLO.
     pub const HTTP_ABORTED_REQUESTS: &str = "http_server_aborted_requests_total";
+    /// Gauge of open connections, labelled `listener` (`api`, `admin`).
+    pub const HTTP_OPEN_CONNECTIONS: &str = "http_server_open_connections";
+    /// Counter of connections closed at accept because the listener was at
+    /// `server.max_connections`, labelled `listener`.
+    pub const HTTP_REFUSED_CONNECTIONS: &str = "http_server_refused_connections_total";
+    /// Counter of connections closed because no request head (TLS handshake included) arrived
+    /// within `server.header_read_timeout` of their accept, labelled `listener`.
+    pub const HTTP_HEADER_TIMEOUTS: &str = "http_server_header_timeouts_total";
     /// Histogram of storage operations, labelled `backend`, `operation`, `outcome`.
     pub const STORAGE_OPERATION_DURATION: &str = "storage_operation_duration_seconds";
     /// Gauge fixed at 1, labelled `version` and `revision`.
@@ -75,6 +83,18 @@ fn describe() {
     metrics::describe_counter!(
         names::HTTP_ABORTED_REQUESTS,
         "HTTP requests whose client disconnected before the response."
+    );
+    metrics::describe_gauge!(
+        names::HTTP_OPEN_CONNECTIONS,
+        "Open connections of a listener."
+    );
+    metrics::describe_counter!(
+        names::HTTP_REFUSED_CONNECTIONS,
+        "Connections closed at accept because the listener was at server.max_connections."
+    );
+    metrics::describe_counter!(
+        names::HTTP_HEADER_TIMEOUTS,
+        "Connections closed because a request head did not arrive within server.header_read_timeout."
     );
     metrics::describe_histogram!(
         names::STORAGE_OPERATION_DURATION,

@@ -1,18 +1,18 @@
 //! Builds a service into two bound listeners (API and admin) and drains them on shutdown.
 //!
-//! TLS, when `tls.enabled`, is on the API listener only ([`https`]); the admin listener is
-//! never routed publicly.
+//! Both listeners run the same accept loop ([`connections`]: connection cap, header-read
+//! deadline, HTTP/2 limits, drain). TLS, when `tls.enabled`, is on the API listener only; the
+//! admin listener is never routed publicly.
 //!
 //! Binding happens before serving, and the bound addresses are reported, so tests ask for port 0.
 
-mod https;
+mod connections;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -150,30 +150,25 @@ where
         .await;
 
     let (stop, stopped) = watch::channel(false);
-    let serve =
-        |listener: TcpListener, router: axum::Router, mut stopped: watch::Receiver<bool>| {
-            tokio::spawn(async move {
-                // Small writes (a WebSocket frame, a short answer) go out at once instead of
-                // waiting for the peer's delayed ACK.
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-            })
-        };
+    let limits = connections::ConnectionLimits::from(&settings.server);
     let api_scheme = if tls.is_some() { "https" } else { "http" };
-    let api_task = match tls {
-        Some(tls) => tokio::spawn(https::serve(api_listener, tls, app, stopped.clone())),
-        None => serve(api_listener, app, stopped.clone()),
-    };
-    let tasks = vec![api_task, serve(admin_listener, admin, stopped)];
+    let api_task = tokio::spawn(connections::serve(
+        api_listener,
+        tls,
+        app,
+        limits,
+        "api",
+        stopped.clone(),
+    ));
+    let admin_task = tokio::spawn(connections::serve(
+        admin_listener,
+        None,
+        admin,
+        limits,
+        "admin",
+        stopped,
+    ));
+    let tasks = vec![api_task, admin_task];
     // The exporter keeps histogram samples until upkeep folds them into buckets.
     let upkeep_health = health.clone();
     tokio::spawn(async move {

@@ -2,7 +2,9 @@
 //! its routes from a [`Context`] (settings, storage, health). Everything else — config, stack,
 //! admin, telemetry, shutdown — the platform does the same way for every service.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use futures::future::BoxFuture;
@@ -246,8 +248,11 @@ impl<S> Context<S> {
         retain: usize,
     ) -> Result<Arc<dyn storage::log::Log>, StartError> {
         let migrate = self.migrate || self.settings.storage.migrate;
-        let log =
-            storage::log::open_log(&self.settings.storage, namespace, retain, migrate).await?;
+        let log = self
+            .wait_for_storage(|| {
+                storage::log::open_log(&self.settings.storage, namespace, retain, migrate)
+            })
+            .await?;
         let checked = log.clone();
         self.register_backend(
             log.backend(),
@@ -265,12 +270,16 @@ impl<S> Context<S> {
         &self,
         namespace: &str,
     ) -> Result<Arc<dyn storage::pubsub::PubSub>, StartError> {
-        let broker = storage::pubsub::open_pubsub_with(
-            self.settings.broker.url.expose(),
-            namespace,
-            &storage::ConnectOptions::from(&self.settings.storage),
-        )
-        .await?;
+        let options = storage::ConnectOptions::from(&self.settings.storage);
+        let broker = self
+            .wait_for_storage(|| {
+                storage::pubsub::open_pubsub_with(
+                    self.settings.broker.url.expose(),
+                    namespace,
+                    &options,
+                )
+            })
+            .await?;
         let checked = broker.clone();
         self.register_backend(
             broker.backend(),
@@ -280,6 +289,29 @@ impl<S> Context<S> {
             }),
         );
         Ok(broker)
+    }
+
+    /// Runs `open` until it succeeds, fails for good, or `storage.startup_timeout` has passed:
+    /// a backend that is unavailable (still starting, or slow to take a first connection on a
+    /// busy machine) is retried with a growing pause (100 ms to 1 s), so services and their
+    /// databases can start in any order.
+    async fn wait_for_storage<T, F, Fut>(&self, open: F) -> Result<T, StorageError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.settings.storage.startup_timeout;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match open().await {
+                Err(error) if error.is_temporary() && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(%error, retry_in = ?pause, "Storage is not available yet; retrying.");
+                    tokio::time::sleep(pause.min(deadline - tokio::time::Instant::now())).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                result => return result,
+            }
+        }
     }
 
     fn register_backend(&self, backend: &'static str, check: crate::health::CheckFn) {
@@ -300,13 +332,16 @@ impl<S> Context<S> {
         migrations: &storage::pool::Migrations,
     ) -> Result<storage::pool::SqlDatabase, StartError> {
         let migrate = self.migrate || self.settings.storage.migrate;
-        let database = storage::pool::SqlDatabase::open(
-            &self.settings.storage,
-            namespace,
-            migrations,
-            migrate,
-        )
-        .await?;
+        let database = self
+            .wait_for_storage(|| {
+                storage::pool::SqlDatabase::open(
+                    &self.settings.storage,
+                    namespace,
+                    migrations,
+                    migrate,
+                )
+            })
+            .await?;
         let checked = database.clone();
         self.register_backend(
             database.backend(),
@@ -328,7 +363,11 @@ impl<S> Context<S> {
     /// when running `migrate`), and registers its health check.
     pub async fn key_value(&self, namespace: &str) -> Result<Arc<dyn KeyValue>, StartError> {
         let migrate = self.migrate || self.settings.storage.migrate;
-        let store = storage::open_key_value(&self.settings.storage, namespace, migrate).await?;
+        let store = self
+            .wait_for_storage(|| {
+                storage::open_key_value(&self.settings.storage, namespace, migrate)
+            })
+            .await?;
         let checked = store.clone();
         self.register_backend(
             store.backend(),

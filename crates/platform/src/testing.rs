@@ -453,6 +453,8 @@ pub struct FaultProxy {
     up: tokio::sync::watch::Sender<bool>,
     /// Connections being forwarded; [`cut`](FaultProxy::cut) waits until there are none.
     forwarding: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Connections refused while cut, so a test can wait for a client's attempts.
+    refused: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl FaultProxy {
@@ -465,6 +467,8 @@ impl FaultProxy {
         let (up, watch) = tokio::sync::watch::channel(true);
         let forwarding = Arc::new(tokio::sync::watch::Sender::new(0_usize));
         let counter = forwarding.clone();
+        let refused = Arc::new(tokio::sync::watch::Sender::new(0_usize));
+        let refusals = refused.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((inbound, _)) = listener.accept().await else {
@@ -475,6 +479,7 @@ impl FaultProxy {
                 counter.send_modify(|open| *open += 1);
                 if !*watch.borrow() {
                     counter.send_modify(|open| *open -= 1);
+                    refusals.send_modify(|refused| *refused += 1);
                     continue; // Dropping the socket refuses the connection.
                 }
                 let (target, watch, counter) = (target.clone(), watch.clone(), counter.clone());
@@ -488,6 +493,7 @@ impl FaultProxy {
             addr,
             up,
             forwarding,
+            refused,
         }
     }
 
@@ -522,6 +528,15 @@ impl FaultProxy {
             .forwarding
             .subscribe()
             .wait_for(|open| *open == 0)
+            .await;
+    }
+
+    /// Returns once the proxy has refused `count` connections while cut.
+    pub async fn refused_at_least(&self, count: usize) {
+        let _ = self
+            .refused
+            .subscribe()
+            .wait_for(|refused| *refused >= count)
             .await;
     }
 

@@ -16,6 +16,7 @@
 mod log;
 mod pubsub;
 mod servers;
+mod startup;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

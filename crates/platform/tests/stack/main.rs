@@ -190,3 +190,5 @@ async fn traces_are_exported_over_otlp_http_and_continue_the_callers_trace() {
         "the resource names the service"
     );
 }
+
+mod connections;

@@ -1,0 +1,241 @@
+//! Every listener's accept loop, plain or TLS: the cap on open connections, the deadline for a
+//! request's head, HTTP/2's stream limit, then HTTP/2 or HTTP/1.1 (with upgrades, for
+//! WebSockets) on hyper, and the graceful drain.
+//!
+//! What a hostile client can hold, and for how long:
+//! - **Connections**: at most [`ConnectionLimits::max_connections`] per listener. Past it a new
+//!   connection is closed at once, before any byte is read or a handshake is made, and counted
+//!   in `http_server_refused_connections_total`.
+//! - **Time to a first request**: a connection whose first request head (after the TLS handshake,
+//!   if any) has not arrived within [`ConnectionLimits::header_read_timeout`] of its accept is
+//!   closed and counted in `http_server_header_timeouts_total`. That covers a client that sends
+//!   nothing, one that stalls its handshake, and one that sends its head a byte at a time.
+//! - **Each later HTTP/1.1 head**: hyper's own header-read deadline, the same duration, from the
+//!   moment it starts waiting for the next head (so it also ends idle keep-alive connections);
+//!   counted in `http_server_header_timeouts_total` too.
+//! - **HTTP/2**: at most [`ConnectionLimits::http2_max_streams`] streams at once per connection,
+//!   and a keep-alive ping whose answer must come within the same deadline. A stream's body is
+//!   bounded by `server.request_timeout`, like any request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::ServerSettings;
+use crate::metrics::names::{
+    HTTP_HEADER_TIMEOUTS, HTTP_OPEN_CONNECTIONS, HTTP_REFUSED_CONNECTIONS,
+};
+
+/// How often an idle HTTP/2 connection is pinged; a peer that does not answer within the
+/// header-read deadline is gone.
+const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// What one listener lets a client hold; from `server.max_connections`,
+/// `server.header_read_timeout` and `server.http2_max_streams`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnectionLimits {
+    /// Open connections at once; past it new ones are closed at once.
+    pub(crate) max_connections: usize,
+    /// Longest time from accept to the first request head, and for each later HTTP/1.1 head.
+    pub(crate) header_read_timeout: Duration,
+    /// Streams at once on one HTTP/2 connection.
+    pub(crate) http2_max_streams: u32,
+}
+
+impl From<&ServerSettings> for ConnectionLimits {
+    fn from(settings: &ServerSettings) -> Self {
+        ConnectionLimits {
+            max_connections: settings.max_connections.max(1),
+            header_read_timeout: settings.header_read_timeout,
+            http2_max_streams: settings.http2_max_streams.max(1),
+        }
+    }
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is set) until `stopped` turns true, then
+/// waits for the connections in flight to finish (the caller bounds that wait with
+/// `shutdown.grace`). `name` labels the listener's metrics (`api`, `admin`).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
+    limits: ConnectionLimits,
+    name: &'static str,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let builder = builder(&limits);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let open = metrics::gauge!(HTTP_OPEN_CONNECTIONS, "listener" => name);
+    let refused = metrics::counter!(HTTP_REFUSED_CONNECTIONS, "listener" => name);
+    let header_timeouts = metrics::counter!(HTTP_HEADER_TIMEOUTS, "listener" => name);
+    let stop = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(error = %error, "Accepting a connection failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Dropping the stream closes it before anything is read from it.
+            refused.increment(1);
+            tracing::debug!(%peer, "Connection refused: at the connection limit.");
+            continue;
+        };
+        // Small writes (a WebSocket frame, a short answer) go out at once instead of waiting
+        // for the peer's delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            peer,
+            router: router.clone(),
+            builder: builder.clone(),
+            header_read_timeout: limits.header_read_timeout,
+            header_timeouts: header_timeouts.clone(),
+        };
+        let acceptor = acceptor.clone();
+        // Taken before the handshake, so the drain also waits for connections still shaking hands.
+        let watcher = graceful.watcher();
+        let open = open.clone();
+        open.increment(1.0);
+        tokio::spawn(async move {
+            connection.serve(stream, acceptor.as_ref(), watcher).await;
+            open.decrement(1.0);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// hyper's connection settings for both protocols.
+fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_streams)
+        .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(limits.header_read_timeout);
+    builder
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    peer: SocketAddr,
+    router: Router,
+    builder: auto::Builder<TokioExecutor>,
+    header_read_timeout: Duration,
+    header_timeouts: metrics::Counter,
+}
+
+impl Connection {
+    /// The TLS handshake (if any), then HTTP until the client or the drain ends it. The first
+    /// request's head must arrive within the deadline from now, handshake included.
+    async fn serve(
+        self,
+        stream: tokio::net::TcpStream,
+        tls: Option<&TlsAcceptor>,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) {
+        let deadline = tokio::time::Instant::now() + self.header_read_timeout;
+        match tls {
+            None => self.serve_http(stream, deadline, watcher).await,
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream)).await;
+                match handshake {
+                    Ok(Ok(stream)) => self.serve_http(stream, deadline, watcher).await,
+                    Ok(Err(error)) => {
+                        tracing::debug!(peer = %self.peer, error = %error, "TLS handshake failed.");
+                    }
+                    Err(_) => {
+                        self.header_timeouts.increment(1);
+                        tracing::debug!(peer = %self.peer, "TLS handshake timed out.");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve_http<I>(
+        self,
+        io: I,
+        deadline: tokio::time::Instant,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            peer,
+            router,
+            builder,
+            header_timeouts,
+            ..
+        } = self;
+        // Told by every request, so the wait below ends at the first one.
+        let requested = Arc::new(Notify::new());
+        let told = requested.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            told.notify_one();
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let served = watcher.watch(
+            builder
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned(),
+        );
+        tokio::pin!(served);
+        let first_request = tokio::select! {
+            result = &mut served => Some(result),
+            () = requested.notified() => None,
+            () = tokio::time::sleep_until(deadline) => {
+                // Dropping the connection closes it.
+                header_timeouts.increment(1);
+                tracing::debug!(%peer, "No request head within the header-read deadline.");
+                return;
+            }
+        };
+        let result = match first_request {
+            Some(result) => result,
+            None => served.await,
+        };
+        if let Err(error) = result {
+            // hyper's own deadline for a later head (or a first one it started timing before
+            // ours ran out) ends the connection with a timeout error.
+            if error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+            {
+                header_timeouts.increment(1);
+            }
+            tracing::debug!(%peer, error = %error, "Connection ended with an error.");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What a hostile client can hold on a listener: connections that never finish their head are
+//! cut at `server.header_read_timeout`, and past `server.max_connections` new connections are
+//! closed at once and counted, while a normal client is served throughout.
+
+use std::time::Duration;
+
+use platform::testing::{TestApp, eventually};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::misbehaving;
+
+/// A request head sent one byte at a time, never finished within the deadline.
+const SLOW_HEAD: &[u8] =
+    b"GET /ok HTTP/1.1\r\nHost: slow\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// Well past the 1 s deadline these tests set, so a busy machine cannot make it fail.
+const CUT_WITHIN: Duration = Duration::from_secs(15);
+
+/// A client that opens a connection and sends `head` a byte every 100 ms (or nothing, for an
+/// empty `head`), until the server closes the connection. Returns how long it stayed open.
+async fn hold_slowly(address: std::net::SocketAddr, head: &'static [u8]) -> Duration {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let mut sent = 0;
+    let mut buffer = [0u8; 512];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                // Closed (or reset): what the deadline does. No answer may come first.
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(n) => panic!("an unfinished head was answered: {:?}", String::from_utf8_lossy(&buffer[..n])),
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                if sent < head.len() {
+                    if stream.write_all(&head[sent..=sent]).await.is_err() {
+                        return started.elapsed();
+                    }
+                    sent += 1;
+                }
+            }
+        }
+    }
+}
+
+fn api_addr(app: &TestApp) -> std::net::SocketAddr {
+    app.address
+        .rsplit('/')
+        .next()
+        .and_then(|authority| authority.parse().ok())
+        .expect("the API address is host:port")
+}
+
+/// The value of the counter or gauge `metric` for the API listener, from `/metrics`.
+async fn api_metric(app: &TestApp, metric: &str) -> f64 {
+    let text = app.admin_get("/metrics").await.text().await.unwrap();
+    let prefix = format!("{metric}{{listener=\"api\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+async fn slow_clients_are_cut_at_the_deadline(tls: bool, clients: usize, head: &'static [u8]) {
+    let (release, entered) = Default::default();
+    let app = TestApp::spawn(
+        &misbehaving(release, entered),
+        &[
+            ("server.header_read_timeout", "1s"),
+            ("tls.enabled", if tls { "true" } else { "false" }),
+        ],
+    )
+    .await;
+    let address = api_addr(&app);
+    let slow: Vec<_> = (0..clients)
+        .map(|_| tokio::spawn(hold_slowly(address, head)))
+        .collect();
+    // A normal client is served while they hang on.
+    for _ in 0..20 {
+        assert_eq!(app.get("/ok").await.status(), 200);
+        tokio::task::yield_now().await;
+    }
+    for (n, client) in slow.into_iter().enumerate() {
+        let open_for = tokio::time::timeout(CUT_WITHIN, client)
+            .await
+            .unwrap_or_else(|_| panic!("slow client {n} was never cut"))
+            .unwrap();
+        // The server's deadline starts at its accept, after the client started counting.
+        assert!(
+            open_for >= Duration::from_secs(1),
+            "client {n} cut early, after {open_for:?}"
+        );
+    }
+    assert_eq!(app.get("/ok").await.status(), 200, "still serving");
+    let timeouts = api_metric(&app, "http_server_header_timeouts_total").await;
+    assert!(
+        timeouts >= clients as f64,
+        "{timeouts} header timeouts counted for {clients} clients"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_slow_headers_are_cut_at_the_deadline_while_a_normal_client_is_served() {
+    slow_clients_are_cut_at_the_deadline(false, 1000, SLOW_HEAD).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_nothing_are_cut_at_the_deadline() {
+    slow_clients_are_cut_at_the_deadline(false, 200, b"").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_stalled_handshake_is_cut_at_the_deadline() {
+    // A client that connects and never sends its ClientHello.
+    slow_clients_are_cut_at_the_deadline(true, 200, b"").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_a_new_connection_is_closed_at_once_and_counted() {
+    let (release, entered) = Default::default();
+    let app = TestApp::spawn(
+        &misbehaving(release, entered),
+        &[
+            ("server.max_connections", "20"),
+            ("server.header_read_timeout", "60s"),
+        ],
+    )
+    .await;
+    let address = api_addr(&app);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(TcpStream::connect(address).await.unwrap());
+    }
+    eventually(|| async { api_metric(&app, "http_server_open_connections").await == 20.0 }).await;
+
+    let mut refused = TcpStream::connect(address).await.unwrap();
+    // Closed before anything is read: the request gets no answer, only the end of the stream.
+    let _ = refused
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(CUT_WITHIN, refused.read_to_end(&mut answer))
+        .await
+        .expect("the connection past the limit is closed");
+    assert!(
+        read.is_err() || answer.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(
+        api_metric(&app, "http_server_refused_connections_total").await,
+        1.0
+    );
+
+    // Room again once a connection goes.
+    drop(held.pop());
+    eventually(|| async { api_metric(&app, "http_server_open_connections").await == 19.0 }).await;
+    let mut fresh = TcpStream::connect(address).await.unwrap();
+    fresh
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    fresh.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_that_never_sends_a_request_is_cut_at_the_deadline() {
+    let (release, entered) = Default::default();
+    let app = TestApp::spawn(
+        &misbehaving(release, entered),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await;
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
+    // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then no stream.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    // The server's own SETTINGS and acknowledgement come back; then the connection must end.
+    let mut frames = Vec::new();
+    let _ = tokio::time::timeout(CUT_WITHIN, stream.read_to_end(&mut frames))
+        .await
+        .expect("an HTTP/2 connection without a request was never cut");
+    assert!(!frames.is_empty(), "the server spoke HTTP/2 first");
+    assert!(started.elapsed() >= Duration::from_secs(1), "cut early");
+    assert_eq!(app.get("/ok").await.status(), 200, "still serving");
+}
