@@ -467,16 +467,17 @@ async fn create_note(
         name: &name,
         text: &text,
     };
-    let id = state
-        .repository
-        .create_note(user.id, &fields, domain::micros(crate::now()))
-        .await?;
+    // What was stored, as the insert stored it: a read after it could miss a note whose pad
+    // was deleted meanwhile.
     let note = state
         .repository
-        .note(user.id, id)
+        .create_note(user.id, &fields, domain::micros(crate::now()))
         .await?
-        .ok_or(NotesError::NotFound("no such note"))?;
-    Ok(created(format!("/api/v1/notes/{id}"), note_document(note)))
+        .ok_or_else(|| NotesError::Invalid(BTreeMap::from([("pad_id", "Pad does not exist")])))?;
+    Ok(created(
+        format!("/api/v1/notes/{}", note.id),
+        note_document(note),
+    ))
 }
 
 /// One note.

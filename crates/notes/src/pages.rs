@@ -655,13 +655,29 @@ async fn note_create(
         name: &name,
         text: &text,
     };
-    let id = state
+    let created = state
         .repository
         .create_note(signed_in.user.id, &fields, domain::micros(crate::now()))
         .await?;
+    let Some(note) = created else {
+        // The pad went between the form's check and the insert: the form again, which now
+        // says so.
+        let checked = validate_note(
+            &state,
+            &signed_in,
+            &form,
+            "New note",
+            "/notes/create/".into(),
+        )
+        .await?;
+        return match checked {
+            Err(page) => html(&page),
+            Ok(_) => Err(NotesError::NotFound("no such pad")),
+        };
+    };
     Ok(session::redirect_flash(
         &state,
-        &format!("/notes/{id}/"),
+        &format!("/notes/{}/", note.id),
         Flash::NoteCreated,
     ))
 }

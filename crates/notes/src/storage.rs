@@ -177,13 +177,15 @@ pub trait NotesRepository: Send + Sync + 'static {
     ) -> Result<Vec<Note>, StorageError>;
     /// One note of the user.
     async fn note(&self, user_id: i64, note_id: i64) -> Result<Option<Note>, StorageError>;
-    /// Creates a note; returns its id.
+    /// Creates a note and returns it as stored; `None`, with nothing stored, when
+    /// `fields.pad_id` names no pad of the user (any more: the check and the insert are one
+    /// transaction, so a pad deleted at the same moment never leaves a note behind it).
     async fn create_note(
         &self,
         user_id: i64,
         fields: &NoteFields<'_>,
         now: i64,
-    ) -> Result<i64, StorageError>;
+    ) -> Result<Option<Note>, StorageError>;
     /// Updates a note; `false` when the user has no such note.
     async fn update_note(
         &self,

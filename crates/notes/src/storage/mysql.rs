@@ -9,6 +9,8 @@ use super::sql::Dialect;
 const DIALECT: Dialect = Dialect {
     numbered_placeholders: false,
     returning_id: false,
+    share_lock: " LOCK IN SHARE MODE",
+    update_lock: " FOR UPDATE",
 };
 
 /// The schema, in order.
@@ -48,11 +50,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Runs an `INSERT` and reads the id MySQL assigned on this connection.
-async fn insert_id<'q>(
+async fn insert_id<'q, 'c>(
     query: sqlx::query::Query<'q, MySql, <MySql as sqlx::Database>::Arguments<'q>>,
-    pool: &sqlx::Pool<MySql>,
+    executor: impl sqlx::Executor<'c, Database = MySql>,
 ) -> Result<i64, sqlx::Error> {
-    let done = query.execute(pool).await?;
+    let done = query.execute(executor).await?;
     i64::try_from(done.last_insert_id()).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 

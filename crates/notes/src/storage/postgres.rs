@@ -8,6 +8,8 @@ use super::sql::Dialect;
 const DIALECT: Dialect = Dialect {
     numbered_placeholders: true,
     returning_id: true,
+    share_lock: " FOR SHARE",
+    update_lock: " FOR UPDATE",
 };
 
 /// The schema, in order.
@@ -41,11 +43,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Runs an `INSERT … RETURNING id` and reads the id.
-async fn insert_id<'q>(
+async fn insert_id<'q, 'c>(
     query: sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments<'q>>,
-    pool: &sqlx::Pool<Postgres>,
+    executor: impl sqlx::Executor<'c, Database = Postgres>,
 ) -> Result<i64, sqlx::Error> {
-    let row = query.fetch_one(pool).await?;
+    let row = query.fetch_one(executor).await?;
     sqlx::Row::try_get(&row, 0)
 }
 

@@ -11,6 +11,13 @@ pub(super) struct Dialect {
     pub(super) numbered_placeholders: bool,
     /// `INSERT … RETURNING id` (PostgreSQL, SQLite); otherwise the driver's last insert id.
     pub(super) returning_id: bool,
+    /// What makes a `SELECT` hold the rows it read until the transaction ends (PostgreSQL's
+    /// `FOR SHARE`, MySQL's `LOCK IN SHARE MODE`); empty for SQLite, whose one writer already
+    /// runs each write alone.
+    pub(super) share_lock: &'static str,
+    /// What makes a `SELECT` hold its rows against every other writer (`FOR UPDATE`); empty
+    /// for SQLite.
+    pub(super) update_lock: &'static str,
 }
 
 /// Every statement of the repository in one dialect.
@@ -31,8 +38,14 @@ pub(super) struct Statements {
     pub(super) use_password_reset: String,
     pub(super) pads: String,
     pub(super) pad: String,
+    /// `(user_id, pad_id)`: the pad's name, its row locked against a concurrent delete until
+    /// the note that goes into it is inserted.
+    pub(super) pad_name_locked: String,
     pub(super) create_pad: String,
     pub(super) rename_pad: String,
+    /// `(user_id, pad_id)`: takes the pad's row before its notes are deleted, so a note being
+    /// created in it finishes first or waits and finds it gone (never a deadlock between the two).
+    pub(super) lock_pad: String,
     pub(super) delete_notes_of_pad: String,
     pub(super) delete_pad: String,
     /// Indexed by [`Order::index`].
@@ -112,12 +125,20 @@ impl Statements {
                 "SELECT id, name, created_at, updated_at FROM notes_pads \
                  WHERE user_id = ? AND id = ?",
             ),
+            pad_name_locked: render(&format!(
+                "SELECT name FROM notes_pads WHERE user_id = ? AND id = ?{}",
+                dialect.share_lock
+            )),
             create_pad: insert(
                 "INSERT INTO notes_pads (user_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
             ),
             rename_pad: render(
                 "UPDATE notes_pads SET name = ?, updated_at = ? WHERE user_id = ? AND id = ?",
             ),
+            lock_pad: render(&format!(
+                "SELECT id FROM notes_pads WHERE user_id = ? AND id = ?{}",
+                dialect.update_lock
+            )),
             delete_notes_of_pad: render("DELETE FROM notes_notes WHERE user_id = ? AND pad_id = ?"),
             delete_pad: render("DELETE FROM notes_pads WHERE user_id = ? AND id = ?"),
             all_notes: ordered("n.user_id = ?"),
@@ -532,6 +553,14 @@ macro_rules! impl_notes_repository {
                 self.database
                     .observe("delete_pad", async {
                         let mut transaction = self.pool.begin().await?;
+                        let pad = sqlx::query(&self.sql.lock_pad)
+                            .bind(user_id)
+                            .bind(pad_id)
+                            .fetch_optional(&mut *transaction)
+                            .await?;
+                        if pad.is_none() {
+                            return Ok(false);
+                        }
                         sqlx::query(&self.sql.delete_notes_of_pad)
                             .bind(user_id)
                             .bind(pad_id)
@@ -590,16 +619,47 @@ macro_rules! impl_notes_repository {
                 user_id: i64,
                 fields: &$crate::storage::NoteFields<'_>,
                 now: i64,
-            ) -> Result<i64, platform::storage::StorageError> {
-                let query = sqlx::query(&self.sql.create_note)
-                    .bind(user_id)
-                    .bind(fields.pad_id)
-                    .bind(fields.name)
-                    .bind(fields.text)
-                    .bind(now)
-                    .bind(now);
+            ) -> Result<Option<$crate::storage::Note>, platform::storage::StorageError> {
                 self.database
-                    .observe("create_note", insert_id(query, &self.pool))
+                    .observe("create_note", async {
+                        // The pad check and the insert in one transaction, the pad's row
+                        // locked in between: a pad deleted at the same moment is either seen
+                        // gone (nothing stored) or deleted after, with the note.
+                        let mut transaction = self.pool.begin().await?;
+                        let pad_name = match fields.pad_id {
+                            None => None,
+                            Some(pad_id) => {
+                                let row = sqlx::query(&self.sql.pad_name_locked)
+                                    .bind(user_id)
+                                    .bind(pad_id)
+                                    .fetch_optional(&mut *transaction)
+                                    .await?;
+                                match row {
+                                    Some(row) => Some(sqlx::Row::try_get::<String, _>(&row, 0)?),
+                                    // Dropping the transaction rolls it back.
+                                    None => return Ok(None),
+                                }
+                            }
+                        };
+                        let query = sqlx::query(&self.sql.create_note)
+                            .bind(user_id)
+                            .bind(fields.pad_id)
+                            .bind(fields.name)
+                            .bind(fields.text)
+                            .bind(now)
+                            .bind(now);
+                        let id = insert_id(query, &mut *transaction).await?;
+                        transaction.commit().await?;
+                        Ok(Some($crate::storage::Note {
+                            id,
+                            pad_id: fields.pad_id,
+                            pad_name,
+                            name: fields.name.to_owned(),
+                            text: fields.text.to_owned(),
+                            created_at: now,
+                            updated_at: now,
+                        }))
+                    })
                     .await
             }
 

@@ -22,6 +22,8 @@ use crate::domain::Order;
 const DIALECT: Dialect = Dialect {
     numbered_placeholders: false,
     returning_id: true,
+    share_lock: "",
+    update_lock: "",
 };
 
 /// The schema, in order.
@@ -432,18 +434,42 @@ impl NotesRepository for SqliteNotes {
         user_id: i64,
         fields: &NoteFields<'_>,
         now: i64,
-    ) -> Result<i64, StorageError> {
+    ) -> Result<Option<Note>, StorageError> {
         let (pad_id, name, text) = (
             fields.pad_id,
             fields.name.to_owned(),
             fields.text.to_owned(),
         );
+        // The pad check and the insert in one write: the writer runs it alone, so the pad
+        // cannot go in between.
         self.write("create_note", move |connection, sql| {
-            insert_id(
+            let pad_name = match pad_id {
+                None => None,
+                Some(pad_id) => {
+                    let name: Option<String> = connection
+                        .prepare_cached(&sql.pad_name_locked)?
+                        .query_row([user_id, pad_id], |row| row.get(0))
+                        .optional()?;
+                    match name {
+                        Some(name) => Some(name),
+                        None => return Ok(None),
+                    }
+                }
+            };
+            let id = insert_id(
                 connection,
                 &sql.create_note,
                 params![user_id, pad_id, name, text, now, now],
-            )
+            )?;
+            Ok(Some(Note {
+                id,
+                pad_id,
+                pad_name,
+                name,
+                text,
+                created_at: now,
+                updated_at: now,
+            }))
         })
         .await
     }

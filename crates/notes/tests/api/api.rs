@@ -7,7 +7,8 @@ use crate::helpers::{NotesApp, PASSWORD, on_every_backend, spawn_sqlite};
 
 on_every_backend!(
     pads_and_notes_crud_with_a_token,
-    another_users_data_is_not_found
+    another_users_data_is_not_found,
+    notes_created_while_their_pad_is_deleted_are_stored_whole_or_refused
 );
 
 struct Client<'a> {
@@ -362,4 +363,83 @@ async fn a_pad_id_with_a_zero_fraction_is_that_integer() {
             "{not_an_integer}"
         );
     }
+}
+
+/// The race a hostile user found: notes created in a pad while the same user deletes it. Each
+/// create is answered with the note as stored (`201`) or "Pad does not exist" (`422`), never a
+/// `500` or a `404` for what it just stored; and no note outlives its pad.
+async fn notes_created_while_their_pad_is_deleted_are_stored_whole_or_refused(app: &NotesApp) {
+    use reqwest::Method;
+    const ROUNDS: usize = 10;
+    const CREATES: usize = 8;
+    let client = client(app).await;
+    let (mut stored, mut refused) = (0, 0);
+    for round in 0..ROUNDS {
+        let response = client
+            .send(
+                Method::POST,
+                "/api/v1/pads",
+                Some(json!({"name": format!("doomed {round}")})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let pad_id = response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (http, token) = (app.app.client.clone(), client.token.clone());
+        let notes_url = app.app.url("/api/v1/notes");
+        let creates: Vec<_> = (0..CREATES)
+            .map(|n| {
+                let (http, token, url) = (http.clone(), token.clone(), notes_url.clone());
+                tokio::spawn(async move {
+                    let name = format!("note {round}.{n}");
+                    let body = json!({"name": name, "text": "text", "pad_id": pad_id});
+                    let response = http
+                        .post(url)
+                        .bearer_auth(token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    (
+                        name,
+                        response.status().as_u16(),
+                        response.text().await.unwrap(),
+                    )
+                })
+            })
+            .collect();
+        let deleted = client
+            .send(Method::DELETE, &format!("/api/v1/pads/{pad_id}"), None)
+            .await;
+        let mut answers = Vec::new();
+        for create in creates {
+            answers.push(create.await.unwrap());
+        }
+        assert_eq!(deleted.status(), 204);
+        for (name, status, body) in answers {
+            let body: Value =
+                serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status}: {body}"));
+            match status {
+                201 => {
+                    assert_eq!(body["name"], name.as_str(), "{body}");
+                    assert_eq!(body["pad_id"], pad_id, "{body}");
+                    stored += 1;
+                }
+                422 => {
+                    assert_eq!(body["errors"]["pad_id"], "Pad does not exist", "{body}");
+                    refused += 1;
+                }
+                other => panic!("a create racing its pad's delete answered {other}: {body}"),
+            }
+        }
+        let left: Value = client
+            .send(Method::GET, &format!("/api/v1/notes?pad={pad_id}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(left, json!([]), "notes outlived their pad");
+    }
+    assert_eq!(stored + refused, ROUNDS * CREATES);
 }
