@@ -11,7 +11,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -209,6 +209,38 @@ async fn signup(
     Ok(session::redirect_flash(&state, "/signin/", Flash::SignedUp))
 }
 
+/// A page's query parameters, lenient as a browser's link deserves: the first value of a
+/// repeated parameter is kept and the rest ignored, and a bad value counts as a missing one (its
+/// default), so a page never answers `400` for its query string. (The JSON API answers a `400`
+/// problem that names the parameter instead.)
+struct PageQuery<T>(T);
+
+impl<S, T> FromRequestParts<S> for PageQuery<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|query| query.0)
+            .unwrap_or_default();
+        let mut first = serde_json::Map::new();
+        for (name, value) in pairs {
+            first
+                .entry(name)
+                .or_insert(serde_json::Value::String(value));
+        }
+        Ok(PageQuery(
+            serde_json::from_value(serde_json::Value::Object(first)).unwrap_or_default(),
+        ))
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct NextQuery {
@@ -226,7 +258,7 @@ struct SignInForm {
 async fn signin_form(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(query): Query<NextQuery>,
+    PageQuery(query): PageQuery<NextQuery>,
 ) -> Result<Response, NotesError> {
     html(&SignInPage {
         layout: layout(&state, &visitor, "Sign in", None).await?,
@@ -539,7 +571,7 @@ async fn note_list(
 async fn all_notes(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<OrderQuery>,
+    PageQuery(query): PageQuery<OrderQuery>,
 ) -> Result<Response, NotesError> {
     let order = Order::parse(query.order.as_deref());
     note_list(&state, &signed_in, None, order).await
@@ -581,7 +613,7 @@ async fn pad_options(
 async fn note_create_form(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<PadQuery>,
+    PageQuery(query): PageQuery<PadQuery>,
 ) -> Result<Response, NotesError> {
     let selected = query.pad.as_deref().and_then(|raw| parse_id(raw).ok());
     html(&NoteFormPage {
@@ -818,7 +850,7 @@ async fn pad_view(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<OrderQuery>,
+    PageQuery(query): PageQuery<OrderQuery>,
 ) -> Result<Response, NotesError> {
     let pad = find_pad(&state, &signed_in, &id).await?;
     let order = Order::parse(query.order.as_deref());

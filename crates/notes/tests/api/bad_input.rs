@@ -72,3 +72,26 @@ async fn a_body_that_is_not_a_form_is_4xx() {
         .unwrap();
     assert!(response.status().is_client_error(), "{}", response.status());
 }
+
+#[tokio::test]
+async fn a_repeated_query_parameter_keeps_its_first_value_on_pages_and_is_named_by_the_api() {
+    let app = spawn_sqlite(&[]).await;
+    let (browser, _) = app.signed_in().await;
+    browser.create_note("bravo", "b", None).await;
+    browser.create_note("alpha", "a", None).await;
+    // The first `order` wins on a page: by name, alpha before bravo.
+    let page = browser.page("/?order=name&order=-name").await;
+    let (alpha, bravo) = (page.find("alpha").unwrap(), page.find("bravo").unwrap());
+    assert!(alpha < bravo, "{page}");
+    // A bad value is the default order, as a missing one, not a 400.
+    assert_eq!(browser.get("/?order=sideways&order=").await.status(), 200);
+
+    // The API (here with the session's cookie) names the parameter instead.
+    let response = browser.get("/api/v1/notes?order=name&order=-name").await;
+    let problem = assert_problem(response, 400).await;
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("order"),
+        "the detail names the parameter: {problem}"
+    );
+}

@@ -31,3 +31,35 @@ impl From<QueryRejection> for Problem {
         .with_detail(rejection.body_text())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::FromRequestParts;
+
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Filter {
+        order: Option<String>,
+    }
+
+    #[tokio::test]
+    async fn a_repeated_parameter_is_a_400_that_names_it() {
+        let request = axum::http::Request::get("/notes?order=a&order=b")
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let problem = Query::<Filter>::from_request_parts(&mut parts, &())
+            .await
+            .expect_err("a repeated parameter is refused");
+        let body = serde_json::to_value(&problem).unwrap();
+        assert_eq!(body["status"], 400);
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains("`order`")),
+            "{body}"
+        );
+    }
+}
