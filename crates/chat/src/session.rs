@@ -23,6 +23,8 @@ use crate::{ChatSettings, telemetry};
 pub mod close {
     /// The server is going away (shutdown): reconnect and resume.
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame whose payload is not UTF-8 (RFC 6455, section 8.1).
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A protocol violation.
     pub const POLICY: u16 = 1008;
     /// A frame over the hard cap.
@@ -86,7 +88,13 @@ pub async fn run(
                 break Some((close::GOING_AWAY, "the server is shutting down; reconnect and resume with last_seq".to_owned()));
             }
             incoming = stream.next() => {
-                let Some(Ok(incoming)) = incoming else { break None };
+                let incoming = match incoming {
+                    Some(Ok(incoming)) => incoming,
+                    Some(Err(error)) if is_invalid_utf8(&error) => {
+                        break Some((close::INVALID_PAYLOAD, "a text frame must be UTF-8".to_owned()));
+                    }
+                    _ => break None,
+                };
                 last_heard = Instant::now();
                 let text = match incoming {
                     WsMessage::Text(text) => text,
@@ -244,4 +252,12 @@ fn reject(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) 
 fn reject_message(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) {
     metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
     reject(batch, code, detail, limit);
+}
+
+/// Whether reading failed on a text frame that is not UTF-8, which RFC 6455 answers with a
+/// close frame (1007) rather than a dropped connection.
+fn is_invalid_utf8(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tokio_tungstenite::tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tokio_tungstenite::tungstenite::Error::Utf8(_)))
 }

@@ -85,21 +85,7 @@ async fn a_client_that_stops_answering_pings_is_closed_with_4001() {
     // WebSocket by hand, not through tungstenite: tungstenite answers every ping it reads, so
     // a client that sleeps and then reads races the server's verdict. This one reads every
     // frame and answers none, however late the server gets to deciding.
-    let addr = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let upgrade = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://localhost\r\nConnection: Upgrade\r\n\
-         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    stream.write_all(upgrade.as_bytes()).await.unwrap();
-    // Byte by byte, so that no frame after the head is read along with it.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.unwrap());
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut stream = raw_websocket(&app.address).await;
     let join = json!({"type": "join", "room": unique_room(), "name": "sleepy"}).to_string();
     stream
         .write_all(&masked_text_frame(join.as_bytes()))
@@ -120,6 +106,47 @@ async fn a_client_that_stops_answering_pings_is_closed_with_4001() {
 }
 
 const CLOSE: u8 = 0x8;
+
+/// A WebSocket to chat's `/ws` opened by hand, with the server's 101 read and nothing after it.
+async fn raw_websocket(address: &str) -> tokio::net::TcpStream {
+    let addr = address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://localhost\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(upgrade.as_bytes()).await.unwrap();
+    // Byte by byte, so that no frame after the head is read along with it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_is_closed_with_1007() {
+    let app = spawn_with(&[]).await;
+    let mut stream = raw_websocket(&app.address).await;
+    stream
+        .write_all(&masked_text_frame(&[0xff, 0xfe, b'{', 0xc3]))
+        .await
+        .unwrap();
+    let close = tokio::time::timeout(FRAME_DEADLINE, async {
+        loop {
+            let (opcode, payload) = read_frame(&mut stream).await;
+            if opcode == CLOSE {
+                break payload;
+            }
+        }
+    })
+    .await
+    .expect("a close frame, not a dropped connection");
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1007, "{close:?}");
+}
 
 /// A final text frame as a client must send it: masked (RFC 6455 §5.3).
 fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
