@@ -213,3 +213,51 @@ async fn a_slow_consumer_is_disconnected_with_4000_and_the_room_goes_on() {
         "{metrics}"
     );
 }
+
+/// A WebSocket keeps its place under `server.max_connections` for as long as it is open, after
+/// hyper has handed its socket over: past the cap, a new connection is closed unanswered.
+#[tokio::test]
+async fn open_websockets_count_against_max_connections() {
+    let app = spawn_with(&[("server.max_connections", "2")]).await;
+    let url = ws_url(&app.address);
+    let room = unique_room();
+    let mut first = Client::connect(&url).await;
+    first.join(&room, "first", None).await;
+    let mut second = Client::connect(&url).await;
+    second.join(&room, "second", None).await;
+
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut refused = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = refused
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(FRAME_DEADLINE, refused.read_to_end(&mut answer))
+        .await
+        .expect("the connection past the cap is closed");
+    assert!(
+        read.is_err() || answer.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A WebSocket that closes gives its place back.
+    drop(first);
+    platform::testing::eventually(|| async {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+            return false;
+        };
+        if stream
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        answer.starts_with("HTTP/1.1 200")
+    })
+    .await;
+    drop(second);
+}

@@ -107,6 +107,16 @@ pub(crate) async fn serve(
         // Small writes (a WebSocket frame, a short answer) go out at once instead of waiting
         // for the peer's delayed ACK.
         let _ = stream.set_nodelay(true);
+        // The slot travels with the socket, so an upgraded connection (a WebSocket, which
+        // hyper hands over with the socket) keeps holding it until the socket closes.
+        open.increment(1.0);
+        let stream = Counted {
+            io: stream,
+            _slot: Slot {
+                _permit: permit,
+                open: open.clone(),
+            },
+        };
         let connection = Connection {
             peer,
             router: router.clone(),
@@ -117,12 +127,8 @@ pub(crate) async fn serve(
         let acceptor = acceptor.clone();
         // Taken before the handshake, so the drain also waits for connections still shaking hands.
         let watcher = graceful.watcher();
-        let open = open.clone();
-        open.increment(1.0);
         tokio::spawn(async move {
             connection.serve(stream, acceptor.as_ref(), watcher).await;
-            open.decrement(1.0);
-            drop(permit);
         });
     }
     drop(listener);
@@ -160,7 +166,7 @@ impl Connection {
     /// request's head must arrive within the deadline from now, handshake included.
     async fn serve(
         self,
-        stream: tokio::net::TcpStream,
+        stream: Counted<tokio::net::TcpStream>,
         tls: Option<&TlsAcceptor>,
         watcher: hyper_util::server::graceful::Watcher,
     ) {
@@ -237,5 +243,70 @@ impl Connection {
             }
             tracing::debug!(%peer, error = %error, "Connection ended with an error.");
         }
+    }
+}
+
+/// A socket with its place under the connection cap: the permit and the open-connections
+/// gauge are given back when the socket is dropped, wherever it went (hyper's connection, or
+/// the task of an upgraded WebSocket).
+struct Counted<I> {
+    io: I,
+    _slot: Slot,
+}
+
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: metrics::Gauge,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.decrement(1.0);
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
