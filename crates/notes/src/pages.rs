@@ -670,15 +670,16 @@ async fn note_create(
     signed_in: SignedIn,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, NotesError> {
-    let checked = validate_note(
-        &state,
-        &signed_in,
-        &form,
-        "New note",
-        "/notes/create/".into(),
-    )
-    .await?;
-    let (name, text, pad_id) = match checked {
+    let validate = || {
+        validate_note(
+            &state,
+            &signed_in,
+            &form,
+            "New note",
+            "/notes/create/".into(),
+        )
+    };
+    let (name, text, pad_id) = match validate().await? {
         Ok(fields) => fields,
         Err(page) => return html(&page),
     };
@@ -694,15 +695,7 @@ async fn note_create(
     let Some(note) = created else {
         // The pad went between the form's check and the insert: the form again, which now
         // says so.
-        let checked = validate_note(
-            &state,
-            &signed_in,
-            &form,
-            "New note",
-            "/notes/create/".into(),
-        )
-        .await?;
-        return match checked {
+        return match validate().await? {
             Err(page) => html(&page),
             Ok(_) => Err(NotesError::NotFound("no such pad")),
         };

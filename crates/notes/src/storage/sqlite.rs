@@ -450,10 +450,10 @@ impl NotesRepository for SqliteNotes {
                         .prepare_cached(&sql.pad_name_locked)?
                         .query_row([user_id, pad_id], |row| row.get(0))
                         .optional()?;
-                    match name {
-                        Some(name) => Some(name),
-                        None => return Ok(None),
-                    }
+                    let Some(name) = name else {
+                        return Ok(None);
+                    };
+                    Some(name)
                 }
             };
             let id = insert_id(

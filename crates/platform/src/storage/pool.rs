@@ -188,15 +188,27 @@ impl SqlDatabase {
     }
 
     /// A cheap round trip that proves the database answers; feeds `/readyz`.
+    /// On SQLite through the same direct connections as the statements, so the sqlx pool (and
+    /// its worker thread per connection) is not kept warm for the health check alone.
     pub async fn ping(&self) -> Result<(), StorageError> {
         let ping = async {
-            match &self.pool {
-                SqlPool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-                SqlPool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-                SqlPool::Mysql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            match &self.direct {
+                Direct::Sqlite(file) => {
+                    file.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
+                }
+                Direct::Postgres(pool) => sqlx::query("SELECT 1")
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                    .map_err(|error| self.map_error(error)),
+                Direct::Mysql(pool) => sqlx::query("SELECT 1")
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                    .map_err(|error| self.map_error(error)),
             }
         };
-        self.observe("ping", ping).await
+        self.observe_storage("ping", ping).await
     }
 
     /// Applies the migrations of this dialect that `<namespace>_migrations` does not list yet.

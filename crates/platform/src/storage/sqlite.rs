@@ -95,9 +95,17 @@ impl SqliteFile {
         durability: Durability,
     ) -> Result<SqliteFile, StorageError> {
         let file = Database::of(url)?;
-        if let Database::File(path) = &file {
-            create_parent_dir(path).await?;
-        }
+        // Names the writer and checkpointer threads.
+        let name = match &file {
+            Database::File(path) => {
+                create_parent_dir(path).await?;
+                path.file_stem().map_or_else(
+                    || "file".to_owned(),
+                    |stem| stem.to_string_lossy().into_owned(),
+                )
+            }
+            Database::Memory => "memory".to_owned(),
+        };
         let busy_timeout = options.operation_timeout;
         let Connections {
             writer,
@@ -106,15 +114,6 @@ impl SqliteFile {
         } = tokio::task::spawn_blocking(move || open_connections(&file, busy_timeout, durability))
             .await
             .map_err(|error| StorageError::Backend(Box::new(error)))??;
-        let name = Database::of(url)
-            .ok()
-            .and_then(|database| match database {
-                Database::File(path) => path
-                    .file_stem()
-                    .map(|stem| stem.to_string_lossy().into_owned()),
-                Database::Memory => None,
-            })
-            .unwrap_or_else(|| "memory".to_owned());
         Ok(SqliteFile {
             writer: GroupCommit::start(writer, checkpointer, options.group_commit, &name)?,
             readers: Arc::new(readers),
