@@ -282,18 +282,22 @@ async fn create_token(
         probe.extensions_mut().insert(connect_info);
     }
     let client = platform::http::client_ip::client_ip(&probe, &state.trusted_proxies);
-    let email = credentials.email.trim().to_lowercase();
+    let email = domain::normalize_email(&credentials.email);
     if let Err(wait) = state.signin_limiter.check(&email, client) {
         users::count_signin("rate_limited");
         return Err(NotesError::RateLimited(wait));
     }
     let user = state.repository.user_by_email(&email).await?;
     let Some(user) = user else {
-        users::verify_password(credentials.password, None).await;
+        state.passwords.verify(credentials.password, None).await?;
         users::count_signin("unknown_user");
         return Err(NotesError::Unauthorized("wrong email or password"));
     };
-    if !users::verify_password(credentials.password, Some(user.password_hash.clone())).await {
+    if !state
+        .passwords
+        .verify(credentials.password, Some(user.password_hash.clone()))
+        .await?
+    {
         users::count_signin("wrong_password");
         return Err(NotesError::Unauthorized("wrong email or password"));
     }

@@ -13,8 +13,26 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// A field's error, as the form shows it under the field.
 pub type FieldError = &'static str;
 
-/// An email address, trimmed and lowercased: one `@` between a non-empty local part and a
-/// domain with a dot, no spaces, at most 254 bytes.
+/// An email address as notes stores and looks it up: trimmed, lowercased and in Unicode NFC, so
+/// `éve@…` typed precomposed or as `e` + combining accent is one account, and uniqueness is
+/// case-insensitive on what is stored. The whole address is lowercased, not only the domain:
+/// no mail provider people use tells `Ann@` from `ann@`, and two accounts that differ only in
+/// case would be a trap.
+///
+/// ```
+/// use notes::domain::normalize_email;
+/// assert_eq!(normalize_email(" Ann@Example.COM "), "ann@example.com");
+/// assert_eq!(normalize_email("E\u{301}ve@example.com"), normalize_email("\u{c9}ve@example.com"));
+/// ```
+pub fn normalize_email(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    // Lowercasing can leave a string that is not NFC (a few letters lowercase to a base plus a
+    // combining mark), so compose after it.
+    raw.trim().to_lowercase().nfc().collect()
+}
+
+/// A new account's email address, [normalised](normalize_email): one `@` between a non-empty
+/// local part and a domain with a dot, no spaces, at most 254 bytes.
 ///
 /// ```
 /// assert_eq!(notes::domain::parse_email(" Ann@Example.COM "), Ok("ann@example.com".to_owned()));
@@ -22,7 +40,7 @@ pub type FieldError = &'static str;
 /// assert_eq!(notes::domain::parse_email("ann@localhost"), Err("Invalid email"));
 /// ```
 pub fn parse_email(raw: &str) -> Result<String, FieldError> {
-    let email = raw.trim().to_lowercase();
+    let email = normalize_email(raw);
     if email.is_empty() {
         return Err("Email is required");
     }
@@ -231,6 +249,15 @@ mod tests {
             assert_eq!(parse_email(bad), Err("Invalid email"), "{bad}");
         }
         assert_eq!(parse_email("   "), Err("Email is required"));
+    }
+
+    #[test]
+    fn an_email_typed_composed_or_decomposed_or_in_capitals_is_one_address() {
+        let composed = parse_email("\u{e9}ve@example.com");
+        assert_eq!(composed, Ok("\u{e9}ve@example.com".to_owned()));
+        assert_eq!(parse_email("e\u{301}ve@example.com"), composed);
+        assert_eq!(parse_email("E\u{301}VE@EXAMPLE.COM"), composed);
+        assert_eq!(parse_email(" \u{c9}ve@Example.com "), composed);
     }
 
     #[test]

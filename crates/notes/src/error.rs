@@ -37,6 +37,10 @@ pub enum NotesError {
     /// The password-reset mail could not be sent. Maps to `503` with `Retry-After`.
     #[error("mail cannot be sent: {0}")]
     Mail(String),
+    /// Every password-hashing turn stayed taken for `signin.hash_wait`. Maps to `503` with
+    /// `Retry-After`.
+    #[error("{0}; retry shortly")]
+    Busy(&'static str),
     /// A bug: a template that does not render, a hashing task that died. Maps to `500`.
     #[error("{0}")]
     Internal(String),
@@ -90,6 +94,7 @@ impl From<NotesError> for Problem {
                 tracing::error!(error = %reason, "Mail cannot be sent.");
                 Problem::unavailable("Mail cannot be sent right now; retry shortly.")
             }
+            NotesError::Busy(_) => Problem::unavailable(detail),
             NotesError::Storage(storage) if storage.is_temporary() => {
                 tracing::warn!(error = %storage, "Storage is unavailable.");
                 Problem::unavailable("The notes database is unavailable; retry shortly.")

@@ -18,6 +18,7 @@ pub mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytesize::ByteSize;
 use platform::config::{Secret, SecretUrl};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -66,7 +67,8 @@ impl Default for AppSettings {
     }
 }
 
-/// `[signin]`: rate limits of sign-in attempts (the form and `POST /api/v1/tokens`).
+/// `[signin]`: rate limits of sign-in attempts (the form and `POST /api/v1/tokens`), and the
+/// memory budget of password hashing (sign-in, sign-up, password changes).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignInSettings {
@@ -78,6 +80,13 @@ pub struct SignInSettings {
     pub per_client_burst: u32,
     /// Attempts per second one client address regains. Default 0.5.
     pub per_client_per_second: f64,
+    /// Memory that argon2id hashes may hold at once, 19 MiB each: the default `128MiB` runs 6
+    /// at a time (two cores are busy with 2). Keep it well under the container's memory limit.
+    pub hash_memory_budget: ByteSize,
+    /// How long a sign-in, sign-up or password change waits for a hashing turn before it is
+    /// answered `503` with `Retry-After`. Default `1s`; `0s` refuses at once.
+    #[serde(with = "humantime_serde")]
+    pub hash_wait: Duration,
 }
 
 impl Default for SignInSettings {
@@ -87,6 +96,8 @@ impl Default for SignInSettings {
             per_account_per_second: 0.05,
             per_client_burst: 20,
             per_client_per_second: 0.5,
+            hash_memory_budget: ByteSize::mib(128),
+            hash_wait: Duration::from_secs(1),
         }
     }
 }
@@ -118,6 +129,8 @@ pub struct AppState {
     pub repository: Arc<dyn storage::NotesRepository>,
     /// Sign-in attempt limits.
     pub signin_limiter: Arc<users::SignInLimiter>,
+    /// Password hashing within `signin.hash_memory_budget`.
+    pub passwords: users::Passwords,
     /// Outgoing mail.
     pub mailer: mail::Mailer,
     /// The key of anonymous CSRF tokens.
@@ -162,6 +175,11 @@ pub fn service() -> platform::Service<NotesSettings> {
                 users::SIGNINS_TOTAL,
                 "Sign-in attempts (form and API tokens) by outcome."
             );
+            metrics::describe_counter!(
+                users::PASSWORD_HASHES_SHED_TOTAL,
+                "Password hashes refused with 503 because signin.hash_memory_budget stayed full."
+            );
+            metrics::counter!(users::PASSWORD_HASHES_SHED_TOTAL).increment(0);
             for outcome in users::SIGNIN_OUTCOMES {
                 metrics::counter!(users::SIGNINS_TOTAL, "outcome" => outcome).increment(0);
             }
@@ -169,6 +187,7 @@ pub fn service() -> platform::Service<NotesSettings> {
             let state = AppState {
                 repository,
                 signin_limiter: Arc::new(users::SignInLimiter::new(&settings.signin)),
+                passwords: users::Passwords::new(&settings.signin),
                 mailer,
                 csrf_key,
                 // Behind an ingress that terminates TLS the process serves plain HTTP, but

@@ -197,7 +197,7 @@ async fn signup(
         page.email_error = Some("User with given email already exists!");
         return html(&page);
     }
-    let hash = users::hash_password(form.password).await?;
+    let hash = state.passwords.hash(form.password).await?;
     let created = state
         .repository
         .create_user(&email, &hash, domain::micros(crate::now()))
@@ -287,7 +287,7 @@ async fn signin(
         users::count_signin("invalid");
         return html(&page);
     }
-    let email = form.email.trim().to_lowercase();
+    let email = domain::normalize_email(&form.email);
     if let Err(wait) = state.signin_limiter.check(&email, visitor.client_ip) {
         users::count_signin("rate_limited");
         return Err(NotesError::RateLimited(wait));
@@ -295,12 +295,16 @@ async fn signin(
     let user = state.repository.user_by_email(&email).await?;
     let Some(user) = user else {
         // Still hashes, so the answer takes as long as for a registered email.
-        users::verify_password(form.password, None).await;
+        state.passwords.verify(form.password, None).await?;
         users::count_signin("unknown_user");
         page.error = Some("Wrong email or password");
         return html(&page);
     };
-    if !users::verify_password(form.password, Some(user.password_hash.clone())).await {
+    if !state
+        .passwords
+        .verify(form.password, Some(user.password_hash.clone()))
+        .await?
+    {
         users::count_signin("wrong_password");
         page.error = Some("Wrong email or password");
         return html(&page);
@@ -454,7 +458,7 @@ async fn reset(
             },
         });
     }
-    let new_hash = users::hash_password(form.password).await?;
+    let new_hash = state.passwords.hash(form.password).await?;
     let now = domain::micros(crate::now());
     let Some(user_id) = state.repository.consume_password_reset(&hash, now).await? else {
         return Err(NotesError::NotFound(RESET_LINK_INVALID));
@@ -493,11 +497,13 @@ async fn settings(
     signed_in: SignedIn,
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, NotesError> {
-    let current_ok = users::verify_password(
-        form.current_password,
-        Some(signed_in.user.password_hash.clone()),
-    )
-    .await;
+    let current_ok = state
+        .passwords
+        .verify(
+            form.current_password,
+            Some(signed_in.user.password_hash.clone()),
+        )
+        .await?;
     let password = domain::check_new_password(&form.new_password);
     let confirmation = domain::check_confirmation(&form.new_password, &form.confirm_new_password);
     if !current_ok || password.is_err() || confirmation.is_err() {
@@ -512,7 +518,7 @@ async fn settings(
             },
         });
     }
-    let hash = users::hash_password(form.new_password).await?;
+    let hash = state.passwords.hash(form.new_password).await?;
     let user_id = signed_in.user.id;
     state.repository.set_password(user_id, &hash).await?;
     // Every other browser signed in as this user is signed out; this one gets a new session.

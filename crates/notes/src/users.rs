@@ -2,13 +2,14 @@
 //! sign-in rate limits (per account and per client address).
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use platform::http::ratelimit::{Decision, TokenBuckets};
 use sha2::{Digest as _, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::NotesError;
 
@@ -40,12 +41,96 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The argon2id PHC string of `password`, with a fresh random salt. CPU-heavy: runs on the
-/// blocking pool.
-pub async fn hash_password(password: String) -> Result<String, NotesError> {
-    tokio::task::spawn_blocking(move || hash_password_now(&password))
+/// Password hashes refused because the hashing budget stayed full for `signin.hash_wait`.
+pub const PASSWORD_HASHES_SHED_TOTAL: &str = "notes_password_hashes_shed_total";
+
+/// Argon2id hashing and verification within a memory budget.
+///
+/// Each hash holds [`Passwords::MEMORY_PER_HASH`] (argon2's default 19 MiB) while it runs on the
+/// blocking pool, which has up to 512 threads: unbounded, a sign-in flood could take about
+/// 10 GiB. So at most `signin.hash_memory_budget / MEMORY_PER_HASH` hashes run at once; a
+/// request waits up to `signin.hash_wait` for a turn, then is answered `503` with
+/// `Retry-After`. Verifying counts like hashing, and so does the dummy verification of an
+/// unknown email, which keeps the answer's timing from telling which emails exist.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    turns: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl Passwords {
+    /// Memory one argon2id hash with the default parameters holds (`m_cost` KiB).
+    pub const MEMORY_PER_HASH: u64 = argon2::Params::DEFAULT_M_COST as u64 * 1024;
+
+    /// The budget from `[signin]`: at least one hash runs, however small the budget.
+    pub fn new(settings: &crate::SignInSettings) -> Passwords {
+        let at_once = (settings.hash_memory_budget.as_u64() / Self::MEMORY_PER_HASH).max(1);
+        Passwords {
+            turns: Arc::new(Semaphore::new(
+                usize::try_from(at_once).unwrap_or(Semaphore::MAX_PERMITS),
+            )),
+            wait: settings.hash_wait,
+        }
+    }
+
+    /// How many hashes may run at once.
+    pub fn concurrency(&self) -> usize {
+        self.turns.available_permits()
+    }
+
+    /// The argon2id PHC string of `password`, with a fresh random salt.
+    pub async fn hash(&self, password: String) -> Result<String, NotesError> {
+        let turn = self.turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            hash_password_now(&password)
+        })
         .await
         .map_err(|error| NotesError::Internal(format!("password hashing stopped: {error}")))?
+    }
+
+    /// Whether `password` matches the PHC string `stored`. With no stored hash (an unknown
+    /// email) it verifies against a dummy hash anyway, so the answer takes as long either way
+    /// and the time does not tell which emails are registered.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, NotesError> {
+        let turn = self.turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let dummy = dummy_hash();
+            let (phc, known) = match stored.as_deref() {
+                Some(phc) => (phc, true),
+                None => (dummy, false),
+            };
+            let matches = PasswordHash::new(phc).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            });
+            known && matches
+        })
+        .await
+        .map_err(|error| NotesError::Internal(format!("password check stopped: {error}")))
+    }
+
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, NotesError> {
+        let turns = Arc::clone(&self.turns);
+        let turn = if self.wait.is_zero() {
+            turns.try_acquire_owned().ok()
+        } else {
+            tokio::time::timeout(self.wait, turns.acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        turn.ok_or_else(|| {
+            metrics::counter!(PASSWORD_HASHES_SHED_TOTAL).increment(1);
+            NotesError::Busy("too many password checks at once")
+        })
+    }
 }
 
 fn hash_password_now(password: &str) -> Result<String, NotesError> {
@@ -55,27 +140,6 @@ fn hash_password_now(password: &str) -> Result<String, NotesError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|error| NotesError::Internal(format!("password hashing failed: {error}")))
-}
-
-/// Whether `password` matches the PHC string `stored`. With no stored hash (an unknown email) it
-/// verifies against a dummy hash anyway, so the answer takes as long either way and the time
-/// does not tell which emails are registered.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let dummy = dummy_hash();
-        let (phc, known) = match stored.as_deref() {
-            Some(phc) => (phc, true),
-            None => (dummy, false),
-        };
-        let matches = PasswordHash::new(phc).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
-        known && matches
-    })
-    .await
-    .unwrap_or(false)
 }
 
 fn dummy_hash() -> &'static str {
@@ -129,14 +193,79 @@ impl SignInLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytesize::ByteSize;
+
+    fn passwords(budget: ByteSize, wait: Duration) -> Passwords {
+        Passwords::new(&crate::SignInSettings {
+            hash_memory_budget: budget,
+            hash_wait: wait,
+            ..crate::SignInSettings::default()
+        })
+    }
 
     #[tokio::test]
     async fn a_password_verifies_against_its_own_hash_only() {
-        let hash = hash_password("correct horse".to_owned()).await.unwrap();
+        let passwords = passwords(ByteSize::mib(128), Duration::from_secs(1));
+        let hash = passwords.hash("correct horse".to_owned()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse".to_owned(), Some(hash.clone())).await);
-        assert!(!verify_password("wrong horse".to_owned(), Some(hash)).await);
-        assert!(!verify_password("correct horse".to_owned(), None).await);
+        assert!(
+            passwords
+                .verify("correct horse".to_owned(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify("wrong horse".to_owned(), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify("correct horse".to_owned(), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn the_memory_budget_sets_how_many_hashes_run_at_once() {
+        let wait = Duration::from_secs(1);
+        assert_eq!(passwords(ByteSize::mib(128), wait).concurrency(), 6);
+        assert_eq!(passwords(ByteSize::mib(19), wait).concurrency(), 1);
+        // A budget below one hash still lets one run: sign-in must work at all.
+        assert_eq!(passwords(ByteSize::kib(1), wait).concurrency(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_a_hash_is_refused_as_busy_and_runs_again_once_a_turn_is_free() {
+        let passwords = passwords(ByteSize::mib(19), Duration::ZERO);
+        let held = Arc::clone(&passwords.turns).try_acquire_owned().unwrap();
+        let refused = passwords.hash("correct horse".to_owned()).await;
+        assert!(matches!(refused, Err(NotesError::Busy(_))), "{refused:?}");
+        let refused = passwords.verify("correct horse".to_owned(), None).await;
+        assert!(matches!(refused, Err(NotesError::Busy(_))), "{refused:?}");
+        drop(held);
+        assert!(passwords.hash("correct horse".to_owned()).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hash_waits_for_a_turn_up_to_hash_wait() {
+        let passwords = passwords(ByteSize::mib(19), Duration::from_secs(2));
+        let held = Arc::clone(&passwords.turns).try_acquire_owned().unwrap();
+        let waiting = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.hash("correct horse".to_owned()).await }
+        });
+        // The paused clock moves only when every task waits: the hash is still queued at 1 s.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiting.is_finished());
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok());
+
+        let _held = Arc::clone(&passwords.turns).try_acquire_owned().unwrap();
+        let refused = passwords.hash("correct horse".to_owned()).await;
+        assert!(matches!(refused, Err(NotesError::Busy(_))), "{refused:?}");
     }
 
     #[test]

@@ -249,6 +249,57 @@ async fn signin_attempts_are_limited_per_account_and_per_client() {
 }
 
 #[tokio::test]
+async fn password_hashing_past_its_memory_budget_answers_503_with_retry_after() {
+    // A budget below one hash runs one at a time, and `0s` refuses a second at once.
+    let app = spawn_sqlite(&[
+        ("signin.hash_memory_budget", "1KiB"),
+        ("signin.hash_wait", "0s"),
+        ("signin.per_client_burst", "1000"),
+        ("signin.per_account_burst", "1000"),
+    ])
+    .await;
+    let attempts = (0..64).map(|_| {
+        app.app
+            .client
+            .post(app.app.url("/api/v1/tokens"))
+            .json(&serde_json::json!({"email": unique_email(), "password": PASSWORD}))
+            .send()
+    });
+    let mut shed = 0;
+    for response in futures::future::join_all(attempts).await {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            401 => {}
+            503 => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let problem = assert_problem(response, 503).await;
+                let detail = problem["detail"].as_str().unwrap_or_default();
+                assert!(detail.contains("password checks"), "{problem}");
+                shed += 1;
+            }
+            status => panic!("a sign-in answered {status}"),
+        }
+    }
+    // 64 requests that each hash for milliseconds cannot all find the one turn free.
+    assert!(shed > 0, "no sign-in was refused past the budget");
+    let metrics = app.app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(&format!("notes_password_hashes_shed_total {shed}")),
+        "{metrics}"
+    );
+    // The budget sheds load; it does not lock anyone out.
+    let response = app
+        .app
+        .client
+        .post(app.app.url("/api/v1/tokens"))
+        .json(&serde_json::json!({"email": unique_email(), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401).await;
+}
+
+#[tokio::test]
 async fn every_page_works_with_and_without_the_trailing_slash() {
     let app = spawn_sqlite(&[]).await;
     let (browser, _) = app.signed_in().await;

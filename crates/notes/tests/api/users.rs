@@ -7,6 +7,7 @@ on_every_backend!(
     signup_fails_without_required_fields,
     signup_fails_with_an_invalid_email,
     signup_fails_when_the_email_exists,
+    an_email_in_another_unicode_form_is_the_same_account,
     signup_fails_when_passwords_do_not_match,
     signin_succeeds,
     signin_fails_without_required_fields,
@@ -79,6 +80,33 @@ async fn signup_fails_when_the_email_exists(app: &NotesApp) {
         page.contains("User with given email already exists!"),
         "{page}"
     );
+}
+
+async fn an_email_in_another_unicode_form_is_the_same_account(app: &NotesApp) {
+    let browser = app.browser();
+    let local = unique_email();
+    // "éve-…" typed as `e` + U+0301 (NFD) and as U+00E9 (NFC).
+    let decomposed = format!("e\u{301}ve-{local}");
+    let composed = format!("\u{e9}ve-{local}");
+    assert_eq!(
+        location(&browser.signup(&decomposed, PASSWORD).await),
+        "/signin/"
+    );
+    let page = browser
+        .post_page(
+            "/signup/",
+            &[
+                ("email", &composed.to_uppercase()),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("User with given email already exists!"),
+        "{page}"
+    );
+    assert_eq!(location(&browser.signin(&composed, PASSWORD).await), "/");
 }
 
 async fn signup_fails_when_passwords_do_not_match(app: &NotesApp) {
