@@ -12,6 +12,13 @@
 //!
 //! Presence is per replica: each replica publishes its own members of a room, and a room's
 //! member list is the union of the latest lists of the replicas seen within [`PRESENCE_TTL`].
+//! A replica that opens a room asks the room's topic who is in it (`query`), and lets no one
+//! join until the first `roster` answers (every replica that had the room open answers with
+//! everyone it knows of) or `chat.presence_wait` has passed, so a name is made unique against
+//! every replica's members, not only this one's. Limits: a room no replica has open waits the
+//! whole time; two replicas opening the same room within one broker round trip both see
+//! nobody, and may give the same name; a roster or presence the broker loses is missed until
+//! the next refresh, and a broker that is down leaves only this replica's members to compare.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::ChatSettings;
-use crate::domain::{DisplayName, RoomName};
+use crate::domain::{DisplayName, Likeness, RoomName};
 use crate::pacing::Pacing;
 use crate::protocol::{BrokerEvent, Message, ServerFrame};
 use crate::queue;
@@ -121,6 +128,8 @@ pub struct Hub {
 
 struct HubInner {
     replica: String,
+    /// The broker reaches no other replica (`memory:`): a new room asks no one who is in it.
+    alone: bool,
     log: Arc<dyn Log>,
     broker: Arc<dyn PubSub>,
     settings: Arc<ChatSettings>,
@@ -171,6 +180,7 @@ impl Hub {
         Hub {
             inner: Arc::new(HubInner {
                 replica: uuid::Uuid::new_v4().simple().to_string(),
+                alone: broker.backend() == "memory",
                 log,
                 broker,
                 settings,
@@ -323,23 +333,43 @@ async fn ingest(
             }
             Some((error, detail)) => {
                 tracing::warn!(room = room.as_str(), error = %error, "Messages could not be stored or published.");
-                hub.inner.instruments.failed.increment(count);
-                hub.inner
-                    .budgets
-                    .record_ratio(telemetry::DELIVERED_SLO, count, count);
-                let frame: Frame = ServerFrame::Error {
-                    code: "unavailable",
-                    detail,
-                    limit: None,
+                refuse(&hub, &batch, detail);
+                // What queued while this batch waited out the failure would wait as long again
+                // for the same answer (a database that is down costs a batch its whole connect
+                // deadline), so it is refused now, never tried: certainly not stored. This
+                // keeps an outage's answers at one deadline instead of one per batch in line.
+                batch.clear();
+                while batch.len() < MAX_BATCH
+                    && let Ok(behind) = inbound.try_recv()
+                {
+                    batch.push(behind);
                 }
-                .to_text()
-                .into();
-                for inbound in &batch {
-                    let _ = inbound.reply.try_send(frame.clone());
+                if !batch.is_empty() {
+                    refuse(&hub, &batch, NOT_STORED);
                 }
             }
         }
         batch.clear();
+    }
+}
+
+/// Answers every message of `batch` with an `unavailable` error frame saying `detail`, and
+/// counts them as failed deliveries.
+fn refuse(hub: &Hub, batch: &[Inbound], detail: &'static str) {
+    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    hub.inner.instruments.failed.increment(count);
+    hub.inner
+        .budgets
+        .record_ratio(telemetry::DELIVERED_SLO, count, count);
+    let frame: Frame = ServerFrame::Error {
+        code: "unavailable",
+        detail,
+        limit: None,
+    }
+    .to_text()
+    .into();
+    for inbound in batch {
+        let _ = inbound.reply.try_send(frame.clone());
     }
 }
 
@@ -401,7 +431,27 @@ async fn store_and_publish(
 
 struct Member {
     name: DisplayName,
+    likeness: Likeness,
     queue: queue::Sender,
+}
+
+/// Another replica's members of the room.
+struct Remote {
+    names: Vec<String>,
+    /// How each name looks, in the order of `names`.
+    likenesses: Vec<Likeness>,
+    /// When the list was last heard.
+    heard: Instant,
+}
+
+impl Remote {
+    fn new(names: Vec<String>) -> Remote {
+        Remote {
+            likenesses: names.iter().map(|name| Likeness::of(name)).collect(),
+            names,
+            heard: Instant::now(),
+        }
+    }
 }
 
 /// The state of one room on this replica; see the module documentation.
@@ -423,9 +473,11 @@ struct Room {
     early: BTreeMap<u64, Message>,
     /// Since when the oldest gap has been waited for.
     gap_since: Option<Instant>,
-    /// Other replicas' members, and when each list was last heard.
-    remote: HashMap<String, (Vec<String>, Instant)>,
+    /// Other replicas' members, by replica id.
+    remote: HashMap<String, Remote>,
     presence_dirty: bool,
+    /// Until when joins wait for the answer to this replica's `query`, while they do.
+    gathering: Option<Instant>,
 }
 
 async fn run_room(
@@ -466,7 +518,9 @@ async fn run_room(
         gap_since: None,
         remote: HashMap::new(),
         presence_dirty: false,
+        gathering: None,
     };
+    room.ask_who_is_here().await;
     let mut refresh = tokio::time::interval(PRESENCE_REFRESH);
     let mut debounce = tokio::time::interval(PRESENCE_DEBOUNCE);
     let idle = tokio::time::sleep(IDLE_ROOM);
@@ -475,7 +529,11 @@ async fn run_room(
         let gap_deadline = room.gap_since.map(|since| since + GAP_WAIT);
         tokio::select! {
             () = sleep_until_opt(room.fan_out_at) => room.fan_out(),
-            command = commands.recv() => match command {
+            () = sleep_until_opt(room.gathering) => {
+                tracing::debug!(room = room.name.as_str(), "No replica answered who is in the room.");
+                room.gathering = None;
+            }
+            command = commands.recv(), if room.gathering.is_none() => match command {
                 Some(Command::Join { name, last_seq, queue, reply }) => {
                     // A newcomer reads the log up to `delivered`: everything up to it goes out
                     // to the others first, so it is neither missed nor doubled.
@@ -497,9 +555,10 @@ async fn run_room(
             () = sleep_until_opt(gap_deadline) => room.fill_gap().await,
             _ = debounce.tick(), if room.presence_dirty => room.send_presence().await,
             _ = refresh.tick() => room.refresh_presence().await,
-            () = &mut idle, if room.members.is_empty() => break,
+            () = &mut idle, if room.members.is_empty() && room.gathering.is_none() => break,
         }
-        if !room.members.is_empty() {
+        // Joins held while gathering find the room open, however long the wait was.
+        if !room.members.is_empty() || room.gathering.is_some() {
             idle.as_mut().reset(Instant::now() + IDLE_ROOM);
         }
     }
@@ -516,14 +575,25 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 }
 
 impl Room {
-    fn taken(&self, candidate: &DisplayName) -> bool {
+    /// Whether a member here or on another replica has a name that looks like `candidate`.
+    fn taken(&self, candidate: &Likeness) -> bool {
         self.members
             .values()
-            .any(|member| &member.name == candidate)
-            || self
-                .remote
-                .values()
-                .any(|(names, _)| names.iter().any(|name| name == candidate.as_str()))
+            .any(|member| member.likeness.resembles(candidate))
+            || self.remote.values().any(|remote| {
+                remote
+                    .likenesses
+                    .iter()
+                    .any(|likeness| likeness.resembles(candidate))
+            })
+    }
+
+    /// This replica's members' names.
+    fn own_names(&self) -> Vec<String> {
+        self.members
+            .values()
+            .map(|member| member.name.as_str().to_owned())
+            .collect()
     }
 
     fn member_names(&self) -> Vec<String> {
@@ -534,7 +604,7 @@ impl Room {
             .chain(
                 self.remote
                     .values()
-                    .flat_map(|(names, _)| names.iter().cloned()),
+                    .flat_map(|remote| remote.names.iter().cloned()),
             )
             .collect();
         names.sort();
@@ -619,6 +689,7 @@ impl Room {
         self.members.insert(
             id,
             Member {
+                likeness: name.likeness(),
                 name: name.clone(),
                 queue,
             },
@@ -642,17 +713,36 @@ impl Room {
                     return;
                 }
                 let known = self.remote.contains_key(&replica);
-                let changed = self
-                    .remote
-                    .get(&replica)
-                    .is_none_or(|(names, _)| names != &members);
-                self.remote.insert(replica, (members, Instant::now()));
-                if changed {
-                    self.presence_dirty = true;
+                match self.remote.get_mut(&replica) {
+                    Some(remote) if remote.names == members => remote.heard = Instant::now(),
+                    _ => {
+                        self.remote.insert(replica, Remote::new(members));
+                        self.presence_dirty = true;
+                    }
                 }
                 if !known && !self.members.is_empty() {
                     // A replica new to the room: tell it who is here.
                     self.publish_presence().await;
+                }
+            }
+            Ok(BrokerEvent::Query { replica }) => {
+                // A replica still gathering knows too little to answer for the room.
+                if replica != self.hub.inner.replica && self.gathering.is_none() {
+                    self.answer(replica).await;
+                }
+            }
+            Ok(BrokerEvent::Roster { to, replicas }) => {
+                // Another replica's view is complete only for what the broker carried before
+                // this replica's own query, so it fills in replicas not heard from directly.
+                if to == self.hub.inner.replica && self.gathering.is_some() {
+                    for (replica, members) in replicas {
+                        if replica != self.hub.inner.replica && !members.is_empty() {
+                            self.remote
+                                .entry(replica)
+                                .or_insert_with(|| Remote::new(members));
+                        }
+                    }
+                    self.gathering = None;
                 }
             }
             Err(error) => {
@@ -783,7 +873,7 @@ impl Room {
     async fn refresh_presence(&mut self) {
         let before = self.remote.len();
         self.remote
-            .retain(|_, (_, heard)| heard.elapsed() < PRESENCE_TTL);
+            .retain(|_, remote| remote.heard.elapsed() < PRESENCE_TTL);
         if self.remote.len() != before {
             self.presence_dirty = true;
         }
@@ -795,22 +885,55 @@ impl Room {
     async fn publish_presence(&self) {
         let event = BrokerEvent::Presence {
             replica: self.hub.inner.replica.clone(),
-            members: self
-                .members
-                .values()
-                .map(|member| member.name.as_str().to_owned())
-                .collect(),
+            members: self.own_names(),
         };
-        let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-        if let Err(error) = self
-            .hub
+        if let Err(error) = self.publish(&event).await {
+            tracing::debug!(room = self.name.as_str(), error = %error, "Presence could not be published.");
+        }
+    }
+
+    /// Asks the replicas that have the room open who is in it; joins wait for the first
+    /// answer or `chat.presence_wait`, whichever comes first.
+    async fn ask_who_is_here(&mut self) {
+        let wait = self.hub.inner.settings.chat.presence_wait;
+        if self.hub.inner.alone || wait.is_zero() {
+            return;
+        }
+        let query = BrokerEvent::Query {
+            replica: self.hub.inner.replica.clone(),
+        };
+        match self.publish(&query).await {
+            Ok(()) => self.gathering = Some(Instant::now() + wait),
+            Err(error) => {
+                tracing::warn!(room = self.name.as_str(), error = %error, "Cannot ask the other replicas who is in the room; names are compared with their members once their presence arrives.");
+            }
+        }
+    }
+
+    /// Tells the replica `to` every member of the room this replica knows of.
+    async fn answer(&self, to: String) {
+        let mut replicas: BTreeMap<String, Vec<String>> = self
+            .remote
+            .iter()
+            .filter(|(_, remote)| !remote.names.is_empty())
+            .map(|(replica, remote)| (replica.clone(), remote.names.clone()))
+            .collect();
+        if !self.members.is_empty() {
+            replicas.insert(self.hub.inner.replica.clone(), self.own_names());
+        }
+        let roster = BrokerEvent::Roster { to, replicas };
+        if let Err(error) = self.publish(&roster).await {
+            tracing::debug!(room = self.name.as_str(), error = %error, "The room's roster could not be published.");
+        }
+    }
+
+    async fn publish(&self, event: &BrokerEvent) -> Result<(), StorageError> {
+        let payload = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
+        self.hub
             .inner
             .broker
             .publish(self.name.as_str(), payload)
             .await
-        {
-            tracing::debug!(room = self.name.as_str(), error = %error, "Presence could not be published.");
-        }
     }
 }
 

@@ -56,6 +56,13 @@ pub struct RoomSettings {
     /// Time to send the join frame after connecting. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub join_timeout: Duration,
+    /// When a room gets its first member on this replica, how long the join waits for the
+    /// replicas that have the room open already to say who is in it, so that a name is made
+    /// unique against theirs too. The first answer ends the wait; only a room no replica has
+    /// open waits all of it. `0s` does not wait. Unused with a `memory:` broker (one replica).
+    /// Default `250ms`.
+    #[serde(with = "humantime_serde")]
+    pub presence_wait: Duration,
 }
 
 impl Default for RoomSettings {
@@ -69,6 +76,7 @@ impl Default for RoomSettings {
             rate_burst: 10,
             heartbeat: Duration::from_secs(20),
             join_timeout: Duration::from_secs(10),
+            presence_wait: Duration::from_millis(250),
         }
     }
 }

@@ -25,6 +25,8 @@
 //! binary frame or a protocol violation; 1009 a frame over the hard cap; 4000 too slow to keep
 //! up (the send queue overflowed; reconnect and resume); 4001 no pong to the heartbeat.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// What a client sends.
@@ -131,6 +133,20 @@ pub enum BrokerEvent {
         replica: String,
         /// Its members.
         members: Vec<String>,
+    },
+    /// A replica opened the room and asks who is in it, before it lets anyone join there;
+    /// every replica that had the room open already answers with a `roster`.
+    Query {
+        /// The asking replica's id.
+        replica: String,
+    },
+    /// The answer to a `query`: the members of every replica in the room as the answering
+    /// replica knows them, its own included.
+    Roster {
+        /// The id of the replica that asked.
+        to: String,
+        /// Members by replica id; replicas without members are left out.
+        replicas: BTreeMap<String, Vec<String>>,
     },
 }
 

@@ -1,5 +1,6 @@
 //! Joining, names, relaying and presence.
 
+use chat::domain::Likeness;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -85,6 +86,43 @@ async fn names_are_validated_and_made_unique_in_the_room() {
     }
     // The same connection may still join properly.
     assert_eq!(bad.join(&room, "日本語", None).await["name"], "日本語");
+}
+
+#[tokio::test]
+async fn names_that_look_alike_are_told_apart_in_the_room() {
+    let app = spawn_with(&[]).await;
+    let url = ws_url(&app.address);
+    let room = unique_room();
+    // "Adéle" composed, decomposed, and composed behind a first-strong isolate (U+2066).
+    let asked = ["Ad\u{e9}le", "Ade\u{301}le", "\u{2066}Ad\u{e9}le"];
+    let mut clients = Vec::new();
+    let mut given = Vec::new();
+    for name in asked {
+        let mut client = Client::connect(&url).await;
+        let joined = client.join(&room, name, None).await;
+        given.push(joined["name"].as_str().unwrap().to_owned());
+        clients.push(client);
+    }
+    assert_eq!(
+        given,
+        ["Ad\u{e9}le", "Ad\u{e9}le (2)", "Ad\u{e9}le (3)"],
+        "one NFC name, made unique"
+    );
+    // A Latin `paypal` and one with a Cyrillic `а` look alike.
+    let mut latin = Client::connect(&url).await;
+    assert_eq!(latin.join(&room, "paypal", None).await["name"], "paypal");
+    let mut cyrillic = Client::connect(&url).await;
+    let joined = cyrillic.join(&room, "p\u{430}ypal", None).await;
+    assert_eq!(joined["name"], "p\u{430}ypal (2)");
+    given.extend(["paypal".to_owned(), "p\u{430}ypal (2)".to_owned()]);
+    for (index, name) in given.iter().enumerate() {
+        for other in &given[index + 1..] {
+            assert!(
+                !Likeness::of(name).resembles(&Likeness::of(other)),
+                "{name:?} looks like {other:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Three replicas as real processes sharing a log and a broker: a message sent through one
-//! reaches the clients of the others, presence spans them, and a replica that stops sends its
+//! reaches the clients of the others, presence spans them, a replica that opens a room knows
+//! the others' members before its first join is answered, and a replica that stops sends its
 //! clients (1001) to another, where they resume without loss.
 
 use platform::testing::{Backend, ServiceProcess, require};
@@ -22,19 +23,19 @@ fn nats_url() -> Option<String> {
 
 fn start_replicas(storage: &str, broker: &str) -> Vec<ServiceProcess> {
     (0..3)
-        .map(|_| {
-            ServiceProcess::start(
-                BINARY,
-                "chat",
-                &[
-                    ("storage.url", storage),
-                    ("broker.url", broker),
-                    ("chat.rate_burst", "100"),
-                    ("shutdown.grace", "5s"),
-                ],
-            )
-        })
+        .map(|_| start_replica(storage, broker, &[]))
         .collect()
+}
+
+fn start_replica(storage: &str, broker: &str, settings: &[(&str, &str)]) -> ServiceProcess {
+    let mut all = vec![
+        ("storage.url", storage),
+        ("broker.url", broker),
+        ("chat.rate_burst", "100"),
+        ("shutdown.grace", "5s"),
+    ];
+    all.extend_from_slice(settings);
+    ServiceProcess::start(BINARY, "chat", &all)
 }
 
 fn ws(replica: &ServiceProcess) -> String {
@@ -111,6 +112,40 @@ async fn through_nats_a_stopped_replicas_clients_resume_elsewhere() {
         return;
     };
     failover_without_loss(&postgres, &nats).await;
+}
+
+#[tokio::test]
+async fn through_redis_a_replica_new_to_a_room_knows_its_names_before_the_first_join() {
+    let Some(redis) = Backend::Redis.storage_url("chat replicas") else {
+        return;
+    };
+    first_join_sees_other_replicas(&redis, &redis).await;
+}
+
+#[tokio::test]
+async fn through_nats_a_replica_new_to_a_room_knows_its_names_before_the_first_join() {
+    let (Some(nats), Some(postgres)) = (nats_url(), Backend::Postgres.storage_url("chat replicas"))
+    else {
+        return;
+    };
+    first_join_sees_other_replicas(&postgres, &nats).await;
+}
+
+/// "xena" joins on A; the room's first join on B, as "xena", is made unique against A's
+/// members without waiting for A's presence to spread.
+async fn first_join_sees_other_replicas(storage: &str, broker: &str) {
+    let first = start_replica(storage, broker, &[]);
+    // A's answer ends B's wait at once; the long bound only keeps a busy machine from
+    // turning a late answer into a wrong name.
+    let second = start_replica(storage, broker, &[("chat.presence_wait", "20s")]);
+    let room = unique_room();
+    let mut on_first = Client::connect(&ws(&first)).await;
+    assert_eq!(on_first.join(&room, "xena", None).await["name"], "xena");
+    let mut on_second = Client::connect(&ws(&second)).await;
+    let joined = on_second.join(&room, "xena", None).await;
+    assert_eq!(joined["name"], "xena (2)");
+    assert_eq!(joined["members"], json!(["xena", "xena (2)"]));
+    on_first.wait_for_members(json!(["xena", "xena (2)"])).await;
 }
 
 async fn fan_out(storage: &str, broker: &str) {
