@@ -135,7 +135,7 @@ fn map_nats_error(error: impl Into<BoxError>) -> StorageError {
         .is_some_and(|publish| {
             matches!(
                 publish.kind(),
-                PublishErrorKind::MaxPayloadExceeded | PublishErrorKind::BadSubject
+                PublishErrorKind::MaxPayloadExceeded | PublishErrorKind::InvalidSubject
             )
         });
     if permanent_publish {
