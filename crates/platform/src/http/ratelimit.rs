@@ -338,8 +338,8 @@ impl RedisBuckets {
         let client = redis::Client::open(url)
             .map_err(|error| StorageError::InvalidUrl(format!("ratelimit.url: {error}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(REDIS_TIMEOUT);
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
         let connection = tokio::time::timeout(
             Duration::from_secs(2),
             redis::aio::ConnectionManager::new_with_config(client, config),

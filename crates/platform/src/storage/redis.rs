@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script};
+use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::{
     BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
@@ -33,8 +33,8 @@ use super::{
 /// timeout and rides out a restart; a longer outage fails fast and the next call reconnects.
 const RECONNECT_RETRIES: usize = 1;
 
-/// Upper bound of the wait between reconnection attempts, in milliseconds.
-const RECONNECT_MAX_DELAY_MS: u64 = 2_000;
+/// Upper bound of the wait between reconnection attempts.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// A key–value namespace stored as a hash and a sorted set in one Redis database.
 #[derive(Clone)]
@@ -177,10 +177,10 @@ pub(crate) async fn connection_manager(
     let client = redis::Client::open(url)
         .map_err(|error| StorageError::InvalidUrl(format!("redis url: {error}")))?;
     let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(options.connect_timeout)
-        .set_response_timeout(options.operation_timeout)
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(Some(options.operation_timeout))
         .set_number_of_retries(RECONNECT_RETRIES)
-        .set_max_delay(RECONNECT_MAX_DELAY_MS);
+        .set_max_delay(RECONNECT_MAX_DELAY);
     // The first connection retries with back-off inside `new_with_config`; bound the whole
     // of it, so start-up against a dead server fails in `connect_timeout`.
     tokio::time::timeout(
@@ -215,7 +215,9 @@ pub(crate) fn map_redis_error(error: RedisError) -> StorageError {
         // The server is loading its dataset or failing over; it answers again shortly.
         || matches!(
             error.kind(),
-            ErrorKind::BusyLoadingError | ErrorKind::TryAgain | ErrorKind::MasterDown
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain | ServerErrorKind::MasterDown
+            )
         );
     if temporary {
         StorageError::Unavailable(Box::new(error))
