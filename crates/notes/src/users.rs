@@ -5,9 +5,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{
-    self, Output, ParamsString, PasswordHash, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use platform::http::ratelimit::{Decision, TokenBuckets};
 use sha2::{Digest as _, Sha256};
@@ -171,24 +170,18 @@ fn hash_in(memory: &mut [Block], password: &str) -> Result<String, NotesError> {
     let failed = |error: &dyn std::fmt::Display| {
         NotesError::Internal(format!("password hashing failed: {error}"))
     };
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| failed(&e))?;
-    let mut raw_salt = [0u8; 64];
-    let raw_salt = salt
-        .as_salt()
-        .decode_b64(&mut raw_salt)
-        .map_err(|e| failed(&e))?;
+    let salt = Salt::new(&rand::random::<[u8; 16]>()).map_err(|e| failed(&e))?;
     let argon2 = Argon2::default();
-    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        argon2
-            .hash_password_into_with_memory(password.as_bytes(), raw_salt, out, &mut *memory)
-            .map_err(password_hash::Error::from)
-    })
-    .map_err(|e| failed(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut *memory)
+        .map_err(|e| failed(&e))?;
+    let output = Output::new(&out).map_err(|e| failed(&e))?;
     let hash = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
-        salt: Some(salt.as_salt()),
+        salt: Some(salt),
         hash: Some(output),
     };
     Ok(hash.to_string())
@@ -206,7 +199,7 @@ fn verify_in(memory: &mut [Block], password: &str, phc: &str) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
         return false;
     };
     let version = match parsed.version.map(Version::try_from).transpose() {
@@ -218,18 +211,19 @@ fn verify_in(memory: &mut [Block], password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
     }
-    let mut raw_salt = [0u8; 64];
-    let Ok(raw_salt) = salt.decode_b64(&mut raw_salt) else {
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
         return false;
     };
-    let argon2 = Argon2::new(algorithm, version, params);
-    let computed = Output::init_with(expected.len(), |out| {
-        argon2
-            .hash_password_into_with_memory(password.as_bytes(), raw_salt, out, &mut *memory)
-            .map_err(password_hash::Error::from)
-    });
+    if argon2
+        .hash_password_into_with_memory(password.as_bytes(), &salt, out, &mut *memory)
+        .is_err()
+    {
+        return false;
+    }
     // `Output`'s equality is constant-time.
-    computed.is_ok_and(|computed| computed == expected)
+    Output::new(out).is_ok_and(|computed| computed == expected)
 }
 
 /// A hash of a random password, made once, to verify unknown emails against.
@@ -323,12 +317,16 @@ mod tests {
     fn hashes_in_reused_memory_are_argon2s_own_both_ways() {
         use argon2::password_hash::PasswordHasher as _;
         let mut memory = vec![Block::default(); default_params().block_count()];
-        // A hash stored before the memory pool (argon2's own allocation) still verifies...
-        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        // A hash made by argon2 in its own allocation (as stored before the pool) verifies...
         let older = Argon2::default()
-            .hash_password(b"correct horse", &salt)
+            .hash_password_with_salt(b"correct horse", b"sixteen byte salt")
             .unwrap()
             .to_string();
+        // ...and so does one from another implementation (argon2-cffi, the reference C code),
+        // with the parameters every stored hash has.
+        let reference = "$argon2id$v=19$m=19456,t=2,p=1$zoMKCX0VpqcIEukpoFfZgQ$+5tQMSGhJavSoYXsy1WbOuSA9GmUmVAi/OMa/fqTg9E";
+        assert!(verify_in(&mut memory, "correct horse", reference));
+        assert!(!verify_in(&mut memory, "correct horsf", reference));
         assert!(verify_in(&mut memory, "correct horse", &older));
         assert!(!verify_in(&mut memory, "wrong horse", &older));
         // ...and argon2 itself verifies what the pool makes, in memory used before.
