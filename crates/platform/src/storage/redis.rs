@@ -28,8 +28,8 @@ use super::{
     BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
 };
 
-/// Reconnection attempts per failed connection before an operation gets the error. Redis-rs
-/// waits about a second (with jitter) before a retry, so one retry fits the default operation
+/// Reconnection attempts per failed connection before an operation gets the error. redis-rs
+/// 1.x waits 100 ms (with jitter) before the first retry, so one retry fits the operation
 /// timeout and rides out a restart; a longer outage fails fast and the next call reconnects.
 const RECONNECT_RETRIES: usize = 1;
 
