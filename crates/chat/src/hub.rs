@@ -597,16 +597,12 @@ impl Room {
     }
 
     fn member_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .members
-            .values()
-            .map(|member| member.name.as_str().to_owned())
-            .chain(
-                self.remote
-                    .values()
-                    .flat_map(|remote| remote.names.iter().cloned()),
-            )
-            .collect();
+        let mut names = self.own_names();
+        names.extend(
+            self.remote
+                .values()
+                .flat_map(|remote| remote.names.iter().cloned()),
+        );
         names.sort();
         names.dedup();
         names

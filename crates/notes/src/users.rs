@@ -98,7 +98,8 @@ impl Passwords {
         }
     }
 
-    /// How many hashes may run at once.
+    /// How many turns are free now: all of them, `hash_memory_budget / MEMORY_PER_HASH` (at
+    /// least 1), while no hash runs.
     pub fn concurrency(&self) -> usize {
         self.turns.available_permits()
     }
@@ -154,15 +155,11 @@ impl Passwords {
         Ok(Turn {
             // There are never more buffers than turns: one is made only when none is free.
             memory: reused
-                .unwrap_or_else(|| vec![Block::default(); default_params().block_count()]),
+                .unwrap_or_else(|| vec![Block::default(); Params::default().block_count()]),
             pool: Arc::clone(&self.memory),
             _permit: permit,
         })
     }
-}
-
-fn default_params() -> Params {
-    Params::default()
 }
 
 /// argon2id with the default parameters, working in `memory`, as a PHC string.
@@ -233,7 +230,7 @@ fn dummy_hash(memory: &mut [Block]) -> &'static str {
 }
 
 /// Token buckets for sign-in attempts (web form and API token requests alike): one per account
-/// (the email as typed, lowercased) and one per client address. An attempt needs a token from
+/// (the email as [`crate::domain::normalize_email`] gives it) and one per client address. An attempt needs a token from
 /// both, so neither guessing one account from many addresses nor many accounts from one address
 /// gets far.
 #[derive(Debug)]
@@ -259,7 +256,8 @@ impl SignInLimiter {
         }
     }
 
-    /// Takes a token for `email` from `client`; `Err` with the wait when either is exhausted.
+    /// Takes a token for `email` (already normalised) from `client`; `Err` with the wait when
+    /// either is exhausted.
     pub fn check(&self, email: &str, client: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
         let mut wait = Duration::ZERO;
@@ -268,7 +266,7 @@ impl SignInLimiter {
         {
             wait = wait.max(retry_after);
         }
-        if let Decision::Deny { retry_after } = self.accounts.take(&email.to_lowercase(), now) {
+        if let Decision::Deny { retry_after } = self.accounts.take(&email.to_owned(), now) {
             wait = wait.max(retry_after);
         }
         if wait.is_zero() { Ok(()) } else { Err(wait) }
@@ -316,7 +314,7 @@ mod tests {
     #[test]
     fn hashes_in_reused_memory_are_argon2s_own_both_ways() {
         use argon2::password_hash::PasswordHasher as _;
-        let mut memory = vec![Block::default(); default_params().block_count()];
+        let mut memory = vec![Block::default(); Params::default().block_count()];
         // A hash made by argon2 in its own allocation (as stored before the pool) verifies...
         let older = Argon2::default()
             .hash_password_with_salt(b"correct horse", b"sixteen byte salt")
