@@ -230,9 +230,9 @@ fn dummy_hash(memory: &mut [Block]) -> &'static str {
 }
 
 /// Token buckets for sign-in attempts (web form and API token requests alike): one per account
-/// (the email as [`crate::domain::normalize_email`] gives it) and one per client address. An attempt needs a token from
-/// both, so neither guessing one account from many addresses nor many accounts from one address
-/// gets far.
+/// (the email as [`crate::domain::normalize_email`] gives it) and one per client address. An
+/// attempt needs a token from both, so neither guessing one account from many addresses nor
+/// many accounts from one address gets far.
 #[derive(Debug)]
 pub struct SignInLimiter {
     accounts: TokenBuckets<String>,
