@@ -122,6 +122,7 @@ pub fn service() -> platform::Service<ChatSettings> {
         },
     )
     .with_slos(slo::slos())
+    .with_dashboard_metrics(slo::DASHBOARD_METRICS)
 }
 
 async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {

@@ -1,8 +1,26 @@
 //! chat's service level objectives, which make the original's computable.
 
+use platform::slo::dashboard::ServiceMetric;
 use platform::slo::{Routes, Sli, Slo};
 
-use crate::telemetry::{DELIVERED_SLO, DELIVERY_LATENCY_SLO};
+use crate::telemetry::{CONNECTIONS, DELIVERED_SLO, DELIVERY_LATENCY_SLO, SEND_QUEUE_DROPS_TOTAL};
+
+/// chat's own panels on its dashboard: the load it carries, and the clients it drops for being
+/// too slow to read (by design, but a rising rate with idle CPU points at clients' networks).
+pub const DASHBOARD_METRICS: &[ServiceMetric] = &[
+    ServiceMetric::Gauge {
+        metric: CONNECTIONS,
+        title: "Open WebSocket connections",
+        description: "WebSocket sessions open now, summed over the replicas of each namespace.",
+        unit: "none",
+    },
+    ServiceMetric::Counter {
+        metric: SEND_QUEUE_DROPS_TOTAL,
+        title: "Members dropped for a full send queue",
+        description: "Members disconnected per second because their send queue was full: \
+                      clients too slow to read what their room says.",
+    },
+];
 
 /// Pages 99.9% available; 99.9% of accepted messages delivered (stored and published); 99% of
 /// them fanned out within 100 ms of acceptance. All over 30 days.

@@ -3,7 +3,17 @@
 //! Components register checks in [`Health`]; [`Health::spawn_checks`] runs them in the background
 //! on an interval with a timeout and caches the results, so probes never wait on a dependency and
 //! never hammer it. A check turns `fail` only after [`FAILS_BEFORE_FAIL`] failures in a row (one
-//! failure shows as `warn`), and `pass` again after one success.
+//! failure shows as `warn`), and `pass` again after one success. Each run also sets the gauge
+//! `health_check_status{check}` (1 passing, 0 failing), which the generated alerts watch.
+//!
+//! Readiness means "this process can serve": the listeners are bound and migrations done (both
+//! happen before the first probe can reach `/readyz`), and shutdown has not begun. A failing
+//! dependency check makes readiness `warn`, with the check in the details, not `fail`: a shared
+//! dependency's outage would otherwise take every replica out of the Service at once, clients
+//! would get connection errors instead of the service's fast `503` problem, and the
+//! request-based SLO would record nothing during the outage. A check registered with
+//! [`Health::register_required`] opts in to failing readiness, for a dependency this replica
+//! alone cannot serve without.
 //!
 //! Invariant: once shutdown begins ([`Health::begin_shutdown`]) readiness fails and never passes
 //! again.
@@ -43,6 +53,8 @@ struct Inner {
 struct Registered {
     name: String,
     component_type: &'static str,
+    /// Whether this check failing fails readiness ([`Health::register_required`]).
+    required: bool,
     check: CheckFn,
     state: Arc<RwLock<CheckState>>,
 }
@@ -61,9 +73,10 @@ struct CheckState {
 pub enum Status {
     /// Healthy.
     Pass,
-    /// Healthy, but a check failed recently.
+    /// Serving, but a dependency check fails (or failed recently).
     Warn,
-    /// Not ready: a check failed repeatedly, or shutdown began.
+    /// Not ready: shutdown began, or a check registered as required failed repeatedly. For one
+    /// check: it failed [`FAILS_BEFORE_FAIL`] times in a row.
     Fail,
 }
 
@@ -90,19 +103,49 @@ pub struct CheckReport {
 /// The detailed readiness answer (admin port).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The worst status of all checks, or `fail` during shutdown.
+    /// `fail` during shutdown or when a required check fails; otherwise `warn` when any check
+    /// does not pass, and `pass` when all do.
     pub status: Status,
     /// Keyed `<name>:responseTime`.
     pub checks: std::collections::BTreeMap<String, Vec<CheckReport>>,
 }
 
 impl Health {
-    /// Registers a check named `name` (e.g. `sqlite`) of `component_type` (e.g. `datastore`).
-    /// It starts as `warn` until it first runs.
+    /// Registers a check named `name` (e.g. `postgres`) of `component_type` (e.g. `datastore`).
+    /// It starts as `warn` until it first runs. When it fails, readiness reports `warn` with
+    /// the check's details and stays `200`: the process keeps serving, answering what needs the
+    /// dependency with a `503` problem.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use platform::health::{Health, Status};
+    ///
+    /// let health = Health::default();
+    /// health.register("postgres", "datastore", Arc::new(|| Box::pin(async { Ok(()) })));
+    /// // Not run yet: the check warns, the process is still ready.
+    /// assert_eq!(health.report().status, Status::Warn);
+    /// ```
     pub fn register(&self, name: impl Into<String>, component_type: &'static str, check: CheckFn) {
+        self.add(name.into(), component_type, check, false);
+    }
+
+    /// Registers a check that fails readiness once it fails [`FAILS_BEFORE_FAIL`] times in a
+    /// row. Only for a dependency without which this replica alone cannot serve (a local disk,
+    /// say), never for one that every replica shares: its outage would empty the Service.
+    pub fn register_required(
+        &self,
+        name: impl Into<String>,
+        component_type: &'static str,
+        check: CheckFn,
+    ) {
+        self.add(name.into(), component_type, check, true);
+    }
+
+    fn add(&self, name: String, component_type: &'static str, check: CheckFn, required: bool) {
         let registered = Registered {
-            name: name.into(),
+            name,
             component_type,
+            required,
             check,
             state: Arc::new(RwLock::new(CheckState {
                 consecutive_failures: 1,
@@ -119,15 +162,18 @@ impl Health {
     /// Runs every check once now, then keeps running them every `interval` until shutdown
     /// begins. Each run is bounded by `timeout`.
     pub async fn spawn_checks(&self, interval: Duration, timeout: Duration) {
-        let checks: Vec<(CheckFn, Arc<RwLock<CheckState>>)> = match self.inner.checks.read() {
+        let checks: Vec<(String, CheckFn, Arc<RwLock<CheckState>>)> = match self.inner.checks.read()
+        {
             Ok(checks) => checks
                 .iter()
-                .map(|c| (c.check.clone(), c.state.clone()))
+                .map(|c| (c.name.clone(), c.check.clone(), c.state.clone()))
                 .collect(),
             Err(_) => return,
         };
-        for (check, state) in checks {
-            run_check(&check, &state, timeout).await;
+        for (name, check, state) in checks {
+            let gauge =
+                ::metrics::gauge!(crate::metrics::names::HEALTH_CHECK_STATUS, "check" => name);
+            run_check(&check, &state, timeout, &gauge).await;
             let health = self.clone();
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(interval);
@@ -136,7 +182,7 @@ impl Health {
                 // Once shutdown begins readiness fails regardless, so checking stops.
                 while !health.is_shutting_down() {
                     ticker.tick().await;
-                    run_check(&check, &state, timeout).await;
+                    run_check(&check, &state, timeout, &gauge).await;
                 }
             });
         }
@@ -166,7 +212,13 @@ impl Health {
                     n if n < FAILS_BEFORE_FAIL => Status::Warn,
                     _ => Status::Fail,
                 };
-                overall = worst(overall, status);
+                // A dependency's failure is reported, not turned into unreadiness, unless the
+                // check opted in.
+                let effect = match status {
+                    Status::Fail if !check.required => Status::Warn,
+                    status => status,
+                };
+                overall = worst(overall, effect);
                 checks.insert(
                     format!("{}:responseTime", check.name),
                     vec![CheckReport {
@@ -198,13 +250,19 @@ fn worst(a: Status, b: Status) -> Status {
     }
 }
 
-async fn run_check(check: &CheckFn, state: &RwLock<CheckState>, timeout: Duration) {
+async fn run_check(
+    check: &CheckFn,
+    state: &RwLock<CheckState>,
+    timeout: Duration,
+    gauge: &::metrics::Gauge,
+) {
     let start = Instant::now();
     let outcome = match tokio::time::timeout(timeout, check()).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {timeout:?}")),
     };
     let observed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    gauge.set(if outcome.is_ok() { 1.0 } else { 0.0 });
     let Ok(mut state) = state.write() else { return };
     state.observed_ms = (observed_ms * 1000.0).round() / 1000.0;
     state.time = OffsetDateTime::now_utc();
@@ -287,32 +345,78 @@ mod tests {
         })
     }
 
+    /// Runs the `index`th registered check once, as the background task does.
+    async fn run(health: &Health, index: usize, timeout: Duration) {
+        let (check, state) = {
+            let checks = health.inner.checks.read().unwrap();
+            (checks[index].check.clone(), checks[index].state.clone())
+        };
+        run_check(&check, &state, timeout, &::metrics::Gauge::noop()).await;
+    }
+
+    fn check_status(health: &Health, name: &str) -> Status {
+        health.report().checks[&format!("{name}:responseTime")][0].status
+    }
+
     #[tokio::test]
     async fn a_check_fails_only_after_repeated_failures_and_passes_after_one_success() {
         let health = Health::default();
         let up = Arc::new(AtomicBool::new(true));
         health.register("db", "datastore", flaky(up.clone()));
-        let (check, state) = {
-            let checks = health.inner.checks.read().unwrap();
-            (checks[0].check.clone(), checks[0].state.clone())
-        };
-        assert_eq!(
-            health.report().status,
-            Status::Warn,
-            "unchecked starts as warn"
-        );
-        run_check(&check, &state, Duration::from_secs(1)).await;
-        assert_eq!(health.report().status, Status::Pass);
+        assert_eq!(check_status(&health, "db"), Status::Warn, "unchecked");
+        run(&health, 0, Duration::from_secs(1)).await;
+        assert_eq!(check_status(&health, "db"), Status::Pass);
         up.store(false, Ordering::SeqCst);
-        run_check(&check, &state, Duration::from_secs(1)).await;
-        assert_eq!(health.report().status, Status::Warn);
-        run_check(&check, &state, Duration::from_secs(1)).await;
+        run(&health, 0, Duration::from_secs(1)).await;
+        assert_eq!(check_status(&health, "db"), Status::Warn);
+        run(&health, 0, Duration::from_secs(1)).await;
         let report = health.report();
-        assert_eq!(report.status, Status::Fail);
         let entry = &report.checks["db:responseTime"][0];
+        assert_eq!(entry.status, Status::Fail);
         assert_eq!(entry.output.as_deref(), Some("connection refused"));
         up.store(true, Ordering::SeqCst);
-        run_check(&check, &state, Duration::from_secs(1)).await;
+        run(&health, 0, Duration::from_secs(1)).await;
+        assert_eq!(check_status(&health, "db"), Status::Pass);
+    }
+
+    #[tokio::test]
+    async fn a_failing_dependency_warns_but_keeps_the_process_ready() {
+        let health = Health::default();
+        let up = Arc::new(AtomicBool::new(true));
+        health.register("db", "datastore", flaky(up.clone()));
+        run(&health, 0, Duration::from_secs(1)).await;
+        assert_eq!(health.report().status, Status::Pass);
+        up.store(false, Ordering::SeqCst);
+        for _ in 0..FAILS_BEFORE_FAIL {
+            run(&health, 0, Duration::from_secs(1)).await;
+        }
+        assert_eq!(check_status(&health, "db"), Status::Fail);
+        let report = health.report();
+        assert_eq!(report.status, Status::Warn);
+        let response = readyz_detailed(health.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(readyz_public(health).await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_required_check_fails_readiness_and_passes_again_after_recovery() {
+        let health = Health::default();
+        let shared_up = Arc::new(AtomicBool::new(true));
+        let local_up = Arc::new(AtomicBool::new(true));
+        health.register("db", "datastore", flaky(shared_up.clone()));
+        health.register_required("disk", "system", flaky(local_up.clone()));
+        run(&health, 0, Duration::from_secs(1)).await;
+        run(&health, 1, Duration::from_secs(1)).await;
+        assert_eq!(health.report().status, Status::Pass);
+        local_up.store(false, Ordering::SeqCst);
+        run(&health, 1, Duration::from_secs(1)).await;
+        assert_eq!(health.report().status, Status::Warn, "one failure warns");
+        run(&health, 1, Duration::from_secs(1)).await;
+        assert_eq!(health.report().status, Status::Fail);
+        let response = readyz_public(health.clone()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        local_up.store(true, Ordering::SeqCst);
+        run(&health, 1, Duration::from_secs(1)).await;
         assert_eq!(health.report().status, Status::Pass);
     }
 
@@ -324,13 +428,10 @@ mod tests {
             "datastore",
             Arc::new(|| Box::pin(futures::future::pending::<Result<(), String>>())),
         );
-        let (check, state) = {
-            let checks = health.inner.checks.read().unwrap();
-            (checks[0].check.clone(), checks[0].state.clone())
-        };
-        run_check(&check, &state, Duration::from_millis(20)).await;
+        run(&health, 0, Duration::from_millis(20)).await;
+        run(&health, 0, Duration::from_millis(20)).await;
         let report = health.report();
-        assert_eq!(report.status, Status::Fail);
+        assert_eq!(check_status(&health, "slow"), Status::Fail);
         assert!(
             report.checks["slow:responseTime"][0]
                 .output

@@ -33,6 +33,8 @@ pub mod names {
     pub const STORAGE_OPERATION_DURATION: &str = "storage_operation_duration_seconds";
     /// Gauge fixed at 1, labelled `version` and `revision`.
     pub const BUILD_INFO: &str = "build_info";
+    /// Gauge per dependency check (`check`): 1 when its last run passed, 0 when it failed.
+    pub const HEALTH_CHECK_STATUS: &str = "health_check_status";
 }
 
 /// Bucket bounds in seconds. They include every SLO latency threshold (50 ms, 100 ms, 200 ms).
@@ -102,6 +104,10 @@ fn describe() {
         "Duration of storage operations by backend, operation and outcome."
     );
     metrics::describe_gauge!(names::BUILD_INFO, "Build information; always 1.");
+    metrics::describe_gauge!(
+        names::HEALTH_CHECK_STATUS,
+        "Whether a dependency check's last run passed (1) or failed (0), by check."
+    );
     metrics_process::Collector::default().describe();
 }
 

@@ -86,13 +86,14 @@ where
     };
     if let Some(Command::Slo { artifact }) = cli.command {
         // Generated from the declaration alone: no configuration, no backend.
-        let render = match artifact {
-            SloArtifact::Rules => crate::slo::rules::render,
-            SloArtifact::Dashboard => crate::slo::dashboard::render,
-            SloArtifact::Openslo => crate::slo::openslo::render,
-            SloArtifact::PrometheusRule => crate::slo::rules::render_prometheus_rule,
+        let (name, slos) = (service.name(), service.slos());
+        let text = match artifact {
+            SloArtifact::Rules => crate::slo::rules::render(name, slos),
+            SloArtifact::Dashboard => service.dashboard(),
+            SloArtifact::Openslo => crate::slo::openslo::render(name, slos),
+            SloArtifact::PrometheusRule => crate::slo::rules::render_prometheus_rule(name, slos),
         };
-        print!("{}", render(service.name(), service.slos()));
+        print!("{text}");
         return ExitCode::SUCCESS;
     }
     let source = Source::from_process(cli.config);

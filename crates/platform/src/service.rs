@@ -62,6 +62,7 @@ pub struct Service<S = NoServiceSettings> {
     build: BuildFn<S>,
     openapi: Option<fn() -> utoipa::openapi::OpenApi>,
     slos: Vec<crate::slo::Slo>,
+    dashboard_metrics: &'static [crate::slo::dashboard::ServiceMetric],
     defaults: Option<fn(&mut Settings)>,
     index: bool,
 }
@@ -75,6 +76,7 @@ impl<S> Clone for Service<S> {
             build: self.build.clone(),
             openapi: self.openapi,
             slos: self.slos.clone(),
+            dashboard_metrics: self.dashboard_metrics,
             defaults: self.defaults,
             index: self.index,
         }
@@ -99,6 +101,7 @@ where
             build: Arc::new(move |context| Box::pin(build(context))),
             openapi: None,
             slos: Vec::new(),
+            dashboard_metrics: &[],
             defaults: None,
             index: false,
         }
@@ -113,6 +116,40 @@ where
     /// The declared SLOs.
     pub fn slos(&self) -> &[crate::slo::Slo] {
         &self.slos
+    }
+
+    /// Adds a row of the service's own metrics to its generated dashboard.
+    ///
+    /// ```
+    /// # use axum::Router;
+    /// use platform::slo::dashboard::ServiceMetric;
+    /// const METRICS: &[ServiceMetric] = &[ServiceMetric::Counter {
+    ///     metric: "demo_drops_total",
+    ///     title: "Drops",
+    ///     description: "Drops per second.",
+    /// }];
+    /// let service = platform::Service::new("demo", "0.1.0", 8089, |_: platform::Context| async {
+    ///     Ok(Router::new())
+    /// })
+    /// .with_dashboard_metrics(METRICS);
+    /// assert_eq!(service.dashboard_metrics().len(), 1);
+    /// ```
+    pub fn with_dashboard_metrics(
+        mut self,
+        metrics: &'static [crate::slo::dashboard::ServiceMetric],
+    ) -> Self {
+        self.dashboard_metrics = metrics;
+        self
+    }
+
+    /// The service's own metrics its dashboard shows.
+    pub fn dashboard_metrics(&self) -> &'static [crate::slo::dashboard::ServiceMetric] {
+        self.dashboard_metrics
+    }
+
+    /// The Grafana dashboard generated from the SLOs and the dashboard metrics.
+    pub fn dashboard(&self) -> String {
+        crate::slo::dashboard::render_with(self.name, &self.slos, self.dashboard_metrics)
     }
 
     /// Serves the OpenAPI document `openapi()` at `GET /openapi.json` on the API port, completed

@@ -268,6 +268,63 @@ pub fn run_tool(program: &str, args: &[&str], stdin: &[u8]) -> Option<std::proce
     Some(child.wait_with_output().expect("the tool finishes"))
 }
 
+/// What a detailed `/readyz` (admin listener) answered: the HTTP status, the overall status
+/// and each check's, keyed by the check's name (`postgres`, not `postgres:responseTime`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// 200 or 503.
+    pub http_status: u16,
+    /// `pass`, `warn` or `fail`.
+    pub status: String,
+    /// Each check's `pass`, `warn` or `fail`.
+    pub checks: BTreeMap<String, String>,
+}
+
+impl Readiness {
+    /// Reads a `/readyz` answer; `None` when it is not health JSON.
+    pub async fn from_response(response: reqwest::Response) -> Option<Readiness> {
+        let http_status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.ok()?;
+        let status = body["status"].as_str()?.to_owned();
+        let checks = body["checks"]
+            .as_object()
+            .map(|checks| {
+                checks
+                    .iter()
+                    .filter_map(|(key, entries)| {
+                        let name = key.strip_suffix(":responseTime").unwrap_or(key);
+                        let status = entries.get(0)?.get("status")?.as_str()?;
+                        Some((name.to_owned(), status.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Readiness {
+            http_status,
+            status,
+            checks,
+        })
+    }
+
+    /// `GET url` with `client` and reads the answer; `None` when nothing readable came back.
+    pub async fn fetch(client: &reqwest::Client, url: &str) -> Option<Readiness> {
+        Readiness::from_response(client.get(url).send().await.ok()?).await
+    }
+
+    /// Every check passes and the process is ready.
+    pub fn passing(&self) -> bool {
+        self.http_status == 200 && self.status == "pass"
+    }
+
+    /// Still ready (200, `warn`) while a dependency check has failed repeatedly: an outage of a
+    /// shared dependency is reported, never turned into unreadiness.
+    pub fn serving_through_outage(&self) -> bool {
+        self.http_status == 200
+            && self.status == "warn"
+            && self.checks.values().any(|status| status == "fail")
+    }
+}
+
 /// Polls `condition` every 50 ms until it holds, for at most 10 s; fails the test otherwise.
 /// For state that changes in the background (health checks, a backend coming back).
 pub async fn eventually<F, Fut>(condition: F)
@@ -649,11 +706,12 @@ impl Drop for Browser {
 /// declaration generates now: `prometheus/rules/<service>.yml`, `grafana/dashboards/<service>.json`,
 /// `openslo/<service>.yaml` and `kubernetes/base/<service>/prometheusrule.yaml`. A stale file
 /// fails with the command that regenerates it.
-pub fn assert_generated_slo_files(
-    deploy: &std::path::Path,
-    service: &str,
-    slos: &[crate::slo::Slo],
-) {
+pub fn assert_generated_slo_files<S>(deploy: &std::path::Path, service: &Service<S>)
+where
+    S: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    let (slos, dashboard) = (service.slos(), service.dashboard());
+    let service = service.name();
     let files: [(String, &str, String); 4] = [
         (
             format!("prometheus/rules/{service}.yml"),
@@ -663,7 +721,7 @@ pub fn assert_generated_slo_files(
         (
             format!("grafana/dashboards/{service}.json"),
             "dashboard",
-            crate::slo::dashboard::render(service, slos),
+            dashboard,
         ),
         (
             format!("openslo/{service}.yaml"),

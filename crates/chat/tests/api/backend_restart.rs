@@ -1,11 +1,11 @@
-//! The real servers behind chat stop under load and start again: a private PostgreSQL (the
-//! rooms' history) or a private NATS (the broker between replicas), never the shared ones, with
-//! chat running as its own process. While the server is down every message sent is answered
-//! within a second by an `unavailable` error frame, the WebSocket stays open and `/readyz`
-//! fails; afterwards messages flow again on the same connections with no restart of chat, and
-//! every message that was acknowledged (its sender saw it come back numbered) is in the room's
-//! history under that number, while none that was refused as "not stored" is (sending it again
-//! makes no duplicate).
+//! The real servers behind chat stop under load and start again: a private PostgreSQL (the rooms'
+//! history) or a private NATS (the broker between replicas), never the shared ones, with chat
+//! running as its own process. While the server is down every message sent is answered within a
+//! second by an `unavailable` error frame, the WebSocket stays open and `/readyz` stays 200 with
+//! the failing check reported as `warn`; afterwards messages flow again on the same connections
+//! with no restart of chat, and every message that was acknowledged (its sender saw it come back
+//! numbered) is in the room's history under that number, while none that was refused as "not
+//! stored" is (sending it again makes no duplicate).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -11,11 +11,7 @@ const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
 #[test]
 fn committed_files_match_the_declaration() {
     let service = chat::service();
-    platform::testing::assert_generated_slo_files(
-        std::path::Path::new(DEPLOY),
-        "chat",
-        service.slos(),
-    );
+    platform::testing::assert_generated_slo_files(std::path::Path::new(DEPLOY), &service);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The real server behind hello stops under write load and starts again: a private PostgreSQL,
 //! MariaDB or Redis (never the shared ones), with hello running as its own process. While the
-//! server is down every write is a 503 problem within a second and `/readyz` fails; afterwards
-//! hello recovers by itself, and every write it acknowledged, before or after, is readable.
+//! server is down every write is a 503 problem within a second and `/readyz` stays 200 with the
+//! failing check reported as `warn`; afterwards hello recovers by itself, and every write it
+//! acknowledged, before or after, is readable.
 
 use platform::testing::{Refusal, Server, ServerProcess, backend_restart, client_trusting};
 use serde_json::json;

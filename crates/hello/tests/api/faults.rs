@@ -1,7 +1,8 @@
-//! A backend that goes away: fast 503 problems and failing readiness while it is gone, and
-//! recovery by itself when it returns. The real server keeps running; a proxy cuts hello off it.
+//! A backend that goes away: fast 503 problems while it is gone, with the process still ready
+//! and the failing check reported, and recovery by itself when it returns. The real server
+//! keeps running; a proxy cuts hello off it.
 
-use platform::testing::{Backend, FaultProxy, assert_problem, eventually};
+use platform::testing::{Backend, FaultProxy, Readiness, assert_problem, eventually};
 use time::macros::date;
 
 use crate::helpers::{spawn_with, unique_username};
@@ -33,7 +34,22 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
     let response = app.put_date(&user, "1990-06-17").await;
     assert!(response.headers().contains_key("retry-after"));
     assert_problem(response, 503).await;
-    eventually(|| async { app.admin_get("/readyz").await.status() == 503 }).await;
+    // The process stays in the Service, answering 503 problems, and reports the failing
+    // dependency in its details and in a metric.
+    eventually(|| async {
+        Readiness::from_response(app.admin_get("/readyz").await)
+            .await
+            .is_some_and(|readiness| readiness.serving_through_outage())
+    })
+    .await;
+    assert_eq!(app.app.get("/readyz").await.status(), 200);
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("health_check_status{") && line.ends_with(" 0")),
+        "no failing check in the metrics"
+    );
 
     proxy.restore();
     eventually(|| async { app.get_birthday(&user).await.status() == 200 }).await;
@@ -41,7 +57,12 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
         app.greeting(&user).await,
         format!("Hello, {user}! Your birthday is in 1 day")
     );
-    eventually(|| async { app.admin_get("/readyz").await.status() == 200 }).await;
+    eventually(|| async {
+        Readiness::from_response(app.admin_get("/readyz").await)
+            .await
+            .is_some_and(|readiness| readiness.passing())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
-//! The real server behind messages stops under write load and starts again: a private
-//! PostgreSQL, MariaDB or Redis (never the shared ones), with messages running as its own process
-//! over TLS. While the server is down every POST is a 503 problem within a second and `/readyz`
-//! fails; afterwards messages recovers by itself, and every message it acknowledged with a 201,
-//! before or after, is retrievable by its digest and listed.
+//! The real server behind messages stops under write load and starts again: a private PostgreSQL,
+//! MariaDB or Redis (never the shared ones), with messages running as its own process over TLS.
+//! While the server is down every POST is a 503 problem within a second and `/readyz` stays 200
+//! with the failing check reported as `warn`; afterwards messages recovers by itself, and every
+//! message it acknowledged with a 201, before or after, is retrievable by its digest and listed.
 
 use platform::testing::{
     Refusal, Server, ServerProcess, ServiceProcess, backend_restart, client_trusting, temp_path,

@@ -1,9 +1,9 @@
-//! A backend that goes away: fast 503 problems and failing readiness while it is gone, and
-//! recovery by itself when it returns. A proxy cuts messages off the real server.
+//! A backend that goes away: fast 503 problems while it is gone, with the process still ready
+//! and the failing check reported, and recovery by itself when it returns. A proxy cuts messages off the real server.
 
 use std::time::{Duration, Instant};
 
-use platform::testing::{Backend, FaultProxy, assert_problem, eventually};
+use platform::testing::{Backend, FaultProxy, Readiness, assert_problem, eventually};
 
 use crate::helpers::{sha256_hex, spawn_with, unique_message};
 
@@ -40,13 +40,33 @@ async fn backend_outage_gives_503_and_recovers(backend: Backend) {
         "{:?}",
         started.elapsed()
     );
-    eventually(|| async { app.app.admin_get("/readyz").await.status() == 503 }).await;
+    // The process stays in the Service, answering 503 problems, and reports the failing
+    // dependency in its details and in a metric.
+    eventually(|| async {
+        Readiness::from_response(app.app.admin_get("/readyz").await)
+            .await
+            .is_some_and(|readiness| readiness.serving_through_outage())
+    })
+    .await;
+    assert_eq!(app.app.get("/readyz").await.status(), 200);
+    let metrics = app.app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("health_check_status{") && line.ends_with(" 0")),
+        "no failing check in the metrics"
+    );
 
     proxy.restore();
     eventually(|| async { app.get_message(&stored).await.status() == 200 }).await;
     let message = unique_message();
     assert_eq!(app.store(&message).await, sha256_hex(&message));
-    eventually(|| async { app.app.admin_get("/readyz").await.status() == 200 }).await;
+    eventually(|| async {
+        Readiness::from_response(app.app.admin_get("/readyz").await)
+            .await
+            .is_some_and(|readiness| readiness.passing())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
-//! The real database behind notes stops under write load and starts again: a private
-//! PostgreSQL or MariaDB (never the shared ones), with notes running as its own process and
-//! notes created through the JSON API with a bearer token. While the database is down every
-//! write is a 503 problem within a second and `/readyz` fails; afterwards notes recovers by
-//! itself, and every note it acknowledged with a 201, before or after, is readable.
+//! The real database behind notes stops under write load and starts again: a private PostgreSQL or
+//! MariaDB (never the shared ones), with notes running as its own process and notes created
+//! through the JSON API with a bearer token. While the database is down every write is a 503
+//! problem within a second and `/readyz` stays 200 with the failing check reported as `warn`;
+//! afterwards notes recovers by itself, and every note it acknowledged with a 201, before or
+//! after, is readable.
 
 use platform::testing::{
     Refusal, Server, ServerProcess, ServiceProcess, backend_restart, client_trusting,

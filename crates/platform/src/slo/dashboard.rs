@@ -1,33 +1,80 @@
 //! The Grafana dashboard of a service, generated from its SLO declarations
 //! (`<service> slo dashboard`, committed under `deploy/grafana/dashboards/`).
 //!
-//! Queries are written against the raw metrics the platform exports, not against recording
-//! rules, so the dashboard works wherever Prometheus scrapes the service, rules loaded or not.
-//! The service's series are selected by `job="<service>"`: the scrape job is named after the
-//! service (the rules use the same convention). The data source is the `${datasource}` template
-//! variable, so one file serves every Prometheus.
+//! The SLO panels read the recording rules the same code generates (`slo:sli_error:ratio_rate…`,
+//! [`rules::ratio_rule`]), so a refresh does not recompute 30 days of increases; the RED,
+//! storage and process panels read the raw metrics. The service's series are selected by
+//! `job="<service>"` (the scrape job is named after the service) and by the `namespace`
+//! variable, so one Grafana over `sre-dev` and `sre-prod` shows either, or both side by side.
+//! The data source is the `${datasource}` variable, so one file serves every Prometheus.
 //!
-//! Per SLO: the SLI against its objective over the SLO window (a ratio of sums, never an average
-//! of ratios), the error budget remaining, and the burn rate over each alerting window. Then RED
-//! per route, storage latency, and process CPU and memory.
+//! Per SLO: the error budget remaining and the SLI over the compliance window as stats, the SLI
+//! against its objective over time, and the burn rate over each alerting window. Then RED per
+//! route, storage latency, and process CPU and memory.
 
 use serde_json::{Value, json};
 
 use crate::metrics::names;
-use crate::slo::Slo;
 use crate::slo::budget::{WINDOWS, duration_label};
-use crate::slo::promql::{Events, job};
+use crate::slo::promql::{job, quoted};
+use crate::slo::{Slo, rules};
 
 /// Grafana's dashboard schema version this file is written for.
 const SCHEMA_VERSION: u64 = 39;
 
+/// A metric of the service's own that its dashboard shows in a row of its own, beside the
+/// platform's panels (chat's open connections, say), summed per namespace.
+///
+/// ```
+/// use platform::slo::dashboard::ServiceMetric;
+/// let connections = ServiceMetric::Gauge {
+///     metric: "chat_connections",
+///     title: "Open WebSocket connections",
+///     description: "Connections open now, per namespace.",
+///     unit: "none",
+/// };
+/// let json = platform::slo::dashboard::render_with("chat", &[], &[connections]);
+/// assert!(json.contains("sum by (namespace) (chat_connections{job=\\\"chat\\\""));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceMetric {
+    /// A gauge, shown as its sum.
+    Gauge {
+        /// The metric's name.
+        metric: &'static str,
+        /// The panel's title.
+        title: &'static str,
+        /// What the panel shows, for the reader.
+        description: &'static str,
+        /// Grafana's unit (`none`, `bytes`, …).
+        unit: &'static str,
+    },
+    /// A counter, shown as its rate per second.
+    Counter {
+        /// The metric's name.
+        metric: &'static str,
+        /// The panel's title.
+        title: &'static str,
+        /// What the panel shows, for the reader.
+        description: &'static str,
+    },
+}
+
 /// Renders the dashboard of `service`'s `slos` as pretty-printed JSON with a final newline.
 pub fn render(service: &str, slos: &[Slo]) -> String {
+    render_with(service, slos, &[])
+}
+
+/// [`render`] with a row for the service's own `metrics`.
+pub fn render_with(service: &str, slos: &[Slo], metrics: &[ServiceMetric]) -> String {
     let mut layout = Layout::default();
     for slo in slos {
         slo_panels(&mut layout, service, slo);
     }
     red_panels(&mut layout, service);
+    if !metrics.is_empty() {
+        service_panels(&mut layout, service, metrics);
+    }
     storage_and_process_panels(&mut layout, service);
     let dashboard = json!({
         "annotations": { "list": [] },
@@ -40,19 +87,22 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
         "schemaVersion": SCHEMA_VERSION,
         "tags": ["slo", service],
         "templating": {
-            "list": [{
-                "name": "datasource",
-                "label": "Data source",
-                "type": "datasource",
-                "query": "prometheus",
-                "current": {},
-                "hide": 0,
-                "refresh": 1,
-                "regex": "",
-                "includeAll": false,
-                "multi": false,
-                "options": [],
-            }],
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                    "regex": "",
+                    "includeAll": false,
+                    "multi": false,
+                    "options": [],
+                },
+                namespace_variable(service),
+            ],
         },
         "time": { "from": "now-24h", "to": "now" },
         "timepicker": {},
@@ -83,6 +133,34 @@ pub fn expressions(dashboard: &str) -> Result<Vec<String>, serde_json::Error> {
         }
     }
     Ok(exprs)
+}
+
+/// The `namespace` variable: the namespaces the service's job is scraped in, several at once,
+/// "All" by default. All is `.*`, which also matches series without the label (compose).
+fn namespace_variable(service: &str) -> Value {
+    let query = format!("label_values(up{{{}}}, namespace)", job(service));
+    json!({
+        "name": "namespace",
+        "label": "Namespace",
+        "type": "query",
+        "datasource": datasource(),
+        "definition": query,
+        "query": { "query": query, "refId": "namespaces" },
+        "current": { "text": "All", "value": "$__all" },
+        "hide": 0,
+        "refresh": 2,
+        "regex": "",
+        "sort": 1,
+        "includeAll": true,
+        "allValue": ".*",
+        "multi": true,
+        "options": [],
+    })
+}
+
+/// `job="<service>",namespace=~"$namespace"`: the service's series in the chosen namespaces.
+fn scope(service: &str) -> String {
+    format!("{},namespace=~\"$namespace\"", job(service))
 }
 
 /// A stable uid from the service name: Grafana allows at most 40 of `[A-Za-z0-9_-]`.
@@ -174,14 +252,30 @@ impl Layout {
             "datasource": datasource(),
             "gridPos": { "h": height, "w": width, "x": self.x, "y": self.y },
             "fieldConfig": { "defaults": defaults, "overrides": [] },
-            "options": {
-                "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true },
-                "tooltip": { "mode": "multi", "sort": "desc" },
-            },
+            "options": options(panel.kind),
             "targets": targets,
         }));
         self.x += width;
         self.row_height = self.row_height.max(height);
+    }
+}
+
+/// A panel's display options by its type.
+fn options(kind: &str) -> Value {
+    if kind == "stat" {
+        json!({
+            "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false },
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+            "justifyMode": "auto",
+            "orientation": "auto",
+        })
+    } else {
+        json!({
+            "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true },
+            "tooltip": { "mode": "multi", "sort": "desc" },
+        })
     }
 }
 
@@ -213,6 +307,19 @@ impl Panel {
         }
     }
 
+    /// A single number (the last value), coloured by `thresholds`.
+    fn stat(title: String, description: String, unit: &'static str, thresholds: Value) -> Panel {
+        Panel {
+            title,
+            description,
+            kind: "stat",
+            unit,
+            range: None,
+            thresholds: Some(thresholds),
+            targets: Vec::new(),
+        }
+    }
+
     fn target(mut self, expr: String, legend: &str) -> Panel {
         self.targets.push((expr, legend.to_owned()));
         self
@@ -238,10 +345,44 @@ fn thresholds(red_below: f64, green_from: f64) -> Value {
 }
 
 fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
-    let events = Events::of(service, slo);
     let window = duration_label(slo.window.as_secs());
     let budget = number(slo.error_budget());
+    // The recorded error ratio over `window`, per namespace.
+    let ratio = |window: &str| {
+        format!(
+            "{}{{service={},slo={},namespace=~\"$namespace\"}}",
+            rules::ratio_rule(window),
+            quoted(service),
+            quoted(slo.name)
+        )
+    };
     layout.row(&format!("SLO {}: {}", slo.name, slo.description));
+
+    layout.add(
+        4,
+        Panel::stat(
+            format!("{}: error budget remaining ({window})", slo.name),
+            format!(
+                "1 - (bad ratio over {window}) / error budget ({budget}); below 0 the SLO is missed."
+            ),
+            "percentunit",
+            thresholds(0.0, 0.25),
+        )
+        .target(format!("1 - {} / {budget}", ratio(&window)), "{{namespace}}"),
+    );
+    layout.add(
+        4,
+        Panel::stat(
+            format!("{}: SLI ({window})", slo.name),
+            format!(
+                "1 - bad/total over the last {window}, a ratio of sums; the objective is {}.",
+                slo.objective
+            ),
+            "percentunit",
+            thresholds(slo.objective, slo.objective),
+        )
+        .target(format!("1 - {}", ratio(&window)), "{{namespace}}"),
+    );
 
     let mut sli = Panel::timeseries(
         format!("{}: SLI over {window} vs objective", slo.name),
@@ -251,24 +392,10 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
         ),
         "percentunit",
     )
-    .target(format!("1 - ({})", events.error_ratio(&window)), "SLI")
+    .target(format!("1 - {}", ratio(&window)), "SLI {{namespace}}")
     .target(format!("vector({})", slo.objective), "objective");
     sli.thresholds = Some(thresholds(slo.objective, slo.objective));
     layout.add(8, sli);
-
-    let mut remaining = Panel::timeseries(
-        format!("{}: error budget remaining ({window})", slo.name),
-        format!(
-            "1 - (bad ratio over {window}) / error budget ({budget}); below 0 the SLO is missed."
-        ),
-        "percentunit",
-    )
-    .target(
-        format!("1 - ({}) / {budget}", events.error_ratio(&window)),
-        "remaining",
-    );
-    remaining.thresholds = Some(thresholds(0.0, 0.25));
-    layout.add(8, remaining);
 
     let mut burn = Panel::timeseries(
         format!("{}: burn rate", slo.name),
@@ -281,8 +408,8 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
     for &seconds in WINDOWS {
         let label = duration_label(seconds);
         burn = burn.target(
-            format!("({}) / {budget}", events.error_ratio(&label)),
-            &label,
+            format!("{} / {budget}", ratio(&label)),
+            &format!("{label} {{{{namespace}}}}"),
         );
     }
     layout.add(8, burn);
@@ -290,7 +417,7 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
 
 fn red_panels(layout: &mut Layout, service: &str) {
     let duration = names::HTTP_REQUEST_DURATION;
-    let job = job(service);
+    let job = scope(service);
     layout.row("Requests per route (RED)");
     layout.add(
         12,
@@ -337,8 +464,35 @@ fn red_panels(layout: &mut Layout, service: &str) {
     }
 }
 
+fn service_panels(layout: &mut Layout, service: &str, metrics: &[ServiceMetric]) {
+    let scope = scope(service);
+    layout.row(&format!("{service}'s own metrics"));
+    for metric in metrics {
+        let panel = match *metric {
+            ServiceMetric::Gauge {
+                metric,
+                title,
+                description,
+                unit,
+            } => Panel::timeseries(title.to_owned(), description.to_owned(), unit).target(
+                format!("sum by (namespace) ({metric}{{{scope}}})"),
+                "{{namespace}}",
+            ),
+            ServiceMetric::Counter {
+                metric,
+                title,
+                description,
+            } => Panel::timeseries(title.to_owned(), description.to_owned(), "cps").target(
+                format!("sum by (namespace) (rate({metric}{{{scope}}}[$__rate_interval]))"),
+                "{{namespace}}",
+            ),
+        };
+        layout.add(12, panel);
+    }
+}
+
 fn storage_and_process_panels(layout: &mut Layout, service: &str) {
-    let job = job(service);
+    let job = scope(service);
     let storage = names::STORAGE_OPERATION_DURATION;
     layout.row("Storage and process");
     layout.add(

@@ -106,27 +106,6 @@ impl Events {
             },
         }
     }
-
-    pub(crate) fn total(&self) -> &str {
-        match self {
-            Events::Bad { total, .. } | Events::Good { total, .. } => total,
-        }
-    }
-
-    /// The ratio of bad events over `window`: a ratio of sums. Bad events default to 0 when
-    /// their series do not exist yet (no 5xx ever answered), so the SLI reads 1, not "no data".
-    pub(crate) fn error_ratio(&self, window: &str) -> String {
-        let total = format!("sum(increase({}[{window}]))", self.total());
-        let bad = match self {
-            Events::Bad { bad, .. } => {
-                format!("(sum(increase({bad}[{window}])) or vector(0))")
-            }
-            Events::Good { good, .. } => {
-                format!("({total} - (sum(increase({good}[{window}])) or vector(0)))")
-            }
-        };
-        format!("{bad} / {total}")
-    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,28 @@ use crate::slo::promql::{Events, job, quoted, with_job};
 use crate::slo::{Sli, Slo};
 
 /// The windows the error ratio is recorded over: every window an alert tier reads, plus the
-/// compliance window.
+/// default compliance window. An SLO with another compliance window records that one instead
+/// of `30d` ([`recorded_windows`]).
 pub const WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"];
+
+/// The name of the recording rule that holds the error ratio over `window` (`5m` … `30d`),
+/// labelled `service`, `slo` and, on Kubernetes, `namespace`. Dashboards read these.
+pub fn ratio_rule(window: &str) -> String {
+    format!("slo:sli_error:ratio_rate{window}")
+}
+
+/// The windows recorded for `slo`: the alert tiers' windows, then its compliance window.
+fn recorded_windows(slo: &Slo) -> Vec<String> {
+    let compliance = crate::slo::budget::duration_label(slo.window.as_secs());
+    let mut windows: Vec<String> = WINDOWS[..WINDOWS.len() - 1]
+        .iter()
+        .map(|window| (*window).to_owned())
+        .collect();
+    if !windows.contains(&compliance) {
+        windows.push(compliance);
+    }
+    windows
+}
 
 /// One burn-rate alert tier: it fires when the error ratio exceeds `burn_rate` times the budget
 /// over both windows.
@@ -150,12 +170,54 @@ fn render_groups(service: &str, slos: &[Slo]) -> String {
         render_recording_rules(&mut out, service, slo, &selectors);
         render_alert_rules(&mut out, service, slo, &selectors);
     }
+    render_dependency_alert(&mut out, service);
     out
+}
+
+/// How long a dependency check must fail before its alert fires: longer than a failover or a
+/// restart of the dependency.
+const DEPENDENCY_FAILING_FOR: &str = "2m";
+
+/// One alert per failing dependency check (`check` label), from the health checks' gauge. It
+/// names the cause while the replicas stay ready and answer `503`: the availability SLO's
+/// burn-rate alerts say how much users suffer, this one says why. A ticket, not a page: the
+/// burn-rate tiers page when the outage costs enough budget.
+fn render_dependency_alert(out: &mut String, service: &str) {
+    let metric = crate::metrics::names::HEALTH_CHECK_STATUS;
+    let _ = writeln!(
+        out,
+        "  - name: {}",
+        quote(&format!("{service}-dependencies"))
+    );
+    out.push_str("    rules:\n");
+    // `min`: one replica that cannot reach its dependency is already worth a look; the rest of
+    // the Service may still serve.
+    ticket_alert(
+        out,
+        &TicketAlert {
+            name: &format!("{}DependencyFailing", camel_case(service)),
+            expr: &format!(
+                "min by (namespace, check) ({metric}{{{}}}) == 0",
+                job(service)
+            ),
+            for_: DEPENDENCY_FAILING_FOR,
+            slo: None,
+            service,
+            summary: &format!(
+                "{service}'s dependency {{{{ $labels.check }}}} has failed its health check for {DEPENDENCY_FAILING_FOR}"
+            ),
+            description: &format!(
+                "At least one {service} replica cannot reach {{{{ $labels.check }}}}. The replicas stay ready and answer what needs it with 503 problems, which the availability SLO counts; see its burn-rate alerts for the cost to users."
+            ),
+            runbook: &format!("README.md#runbook-{service}"),
+        },
+    );
 }
 
 /// The PromQL expressions an SLI is made of, all scoped to the service's job.
 struct Selectors {
-    /// Bad events over `[w]`, as `sum(f(...[w]))` with `f` = `rate` or `increase`.
+    /// Bad events over `[w]` per namespace, as `sum by (namespace) (f(...[w]))` with `f` =
+    /// `rate` or `increase`.
     bad: String,
     /// Every event, same shape as `bad`.
     total: String,
@@ -164,7 +226,9 @@ struct Selectors {
 }
 
 fn selectors(service: &str, slo: &Slo) -> Selectors {
-    let sum = |selector: &str| format!("sum(FN({selector}[W]))");
+    // By namespace: one Prometheus scraping `sre-dev` and `sre-prod` keeps two budgets, so dev's
+    // errors never page prod. Without a namespace label (compose) it is one budget, as before.
+    let sum = |selector: &str| format!("sum by (namespace) (FN({selector}[W]))");
     let (bad, total) = match Events::of(service, slo) {
         Events::Bad { bad, total } => (sum(&bad), sum(&total)),
         Events::Good { good, total } => {
@@ -192,17 +256,24 @@ fn over(template: &str, function: &str, window: &str) -> String {
 }
 
 fn render_recording_rules(out: &mut String, service: &str, slo: &Slo, selectors: &Selectors) {
-    for window in WINDOWS {
+    let compliance = crate::slo::budget::duration_label(slo.window.as_secs());
+    for window in &recorded_windows(slo) {
         // Short windows use rate, the compliance window increase; either way a ratio of sums
         // over the whole window, never an average of shorter ratios. The bad side defaults to 0
-        // so a service without a single error records 0, not nothing; with no traffic at all the
-        // total side is empty and so is the ratio, which no alert can fire on.
-        let function = if *window == "30d" { "increase" } else { "rate" };
+        // in each namespace that has traffic (`total * 0` carries the namespace label, where
+        // `vector(0)` would carry none), so a service without a single error records 0, not
+        // nothing; with no traffic at all the total side is empty and so is the ratio, which no
+        // alert can fire on.
+        let function = if *window == compliance {
+            "increase"
+        } else {
+            "rate"
+        };
         let bad = over(&selectors.bad, function, window);
         let total = over(&selectors.total, function, window);
-        let _ = writeln!(out, "      - record: slo:sli_error:ratio_rate{window}");
+        let _ = writeln!(out, "      - record: {}", ratio_rule(window));
         out.push_str("        expr: |\n");
-        let _ = writeln!(out, "          ({bad} or vector(0))");
+        let _ = writeln!(out, "          ({bad} or {total} * 0)");
         out.push_str("          /\n");
         let _ = writeln!(out, "          {total}");
         out.push_str("        labels:\n");
@@ -232,7 +303,7 @@ fn render_alert_rules(out: &mut String, service: &str, slo: &Slo, selectors: &Se
         );
         let _ = writeln!(
             out,
-            "          and on() {bad_events} >= {}",
+            "          and on(namespace) {bad_events} >= {}",
             tier.min_bad_events
         );
         out.push_str("        labels:\n");
@@ -257,31 +328,50 @@ fn render_alert_rules(out: &mut String, service: &str, slo: &Slo, selectors: &Se
         );
         let _ = writeln!(out, "          runbook_url: {}", quote(&runbook));
     }
-    let _ = writeln!(out, "      - alert: {prefix}SLIMetricsAbsent");
-    let _ = writeln!(out, "        expr: absent({})", selectors.presence);
-    let _ = writeln!(out, "        for: {ABSENT_FOR}");
+    ticket_alert(
+        out,
+        &TicketAlert {
+            name: &format!("{prefix}SLIMetricsAbsent"),
+            expr: &format!("absent({})", selectors.presence),
+            for_: ABSENT_FOR,
+            slo: Some(slo.name),
+            service,
+            summary: &format!("{service} reports no metrics for its {} SLO", slo.name),
+            description: &format!(
+                "No series match {} for {ABSENT_FOR}: the {} SLO and its burn-rate alerts are blind. Check that job \"{service}\" is scraped and its targets are up.",
+                selectors.presence, slo.name
+            ),
+            runbook: &runbook,
+        },
+    );
+}
+
+/// A ticket alert that fires after `for_`, labelled with its service (and SLO).
+struct TicketAlert<'a> {
+    name: &'a str,
+    expr: &'a str,
+    for_: &'a str,
+    slo: Option<&'a str>,
+    service: &'a str,
+    summary: &'a str,
+    description: &'a str,
+    runbook: &'a str,
+}
+
+fn ticket_alert(out: &mut String, alert: &TicketAlert<'_>) {
+    let _ = writeln!(out, "      - alert: {}", alert.name);
+    let _ = writeln!(out, "        expr: {}", alert.expr);
+    let _ = writeln!(out, "        for: {}", alert.for_);
     out.push_str("        labels:\n");
     let _ = writeln!(out, "          severity: {}", quote("ticket"));
-    let _ = writeln!(out, "          slo: {}", quote(slo.name));
-    let _ = writeln!(out, "          service: {}", quote(service));
+    if let Some(slo) = alert.slo {
+        let _ = writeln!(out, "          slo: {}", quote(slo));
+    }
+    let _ = writeln!(out, "          service: {}", quote(alert.service));
     out.push_str("        annotations:\n");
-    let _ = writeln!(
-        out,
-        "          summary: {}",
-        quote(&format!(
-            "{service} reports no metrics for its {} SLO",
-            slo.name
-        ))
-    );
-    let _ = writeln!(
-        out,
-        "          description: {}",
-        quote(&format!(
-            "No series match {} for {ABSENT_FOR}: the {} SLO and its burn-rate alerts are blind. Check that job \"{service}\" is scraped and its targets are up.",
-            selectors.presence, slo.name
-        ))
-    );
-    let _ = writeln!(out, "          runbook_url: {}", quote(&runbook));
+    let _ = writeln!(out, "          summary: {}", quote(alert.summary));
+    let _ = writeln!(out, "          description: {}", quote(alert.description));
+    let _ = writeln!(out, "          runbook_url: {}", quote(alert.runbook));
 }
 
 /// The alert's description: the observed error ratio (`$value`, the long window's ratio, since
@@ -413,16 +503,17 @@ mod tests {
             let first_alert = rest.find("- alert:").expect("alerts");
             assert!(first_record < first_alert, "{slo}: recordings come first");
         }
-        assert_eq!(text.matches("  - name: ").count(), 2);
+        // Plus the dependency alerts' group.
+        assert_eq!(text.matches("  - name: ").count(), 3);
     }
 
     #[test]
     fn compliance_window_is_a_ratio_of_increases() {
         let text = render("hello", &hello());
         let start = text.find("ratio_rate30d").unwrap();
-        let rule = &text[start..start + 400];
+        let rule = &text[start..start + 800];
         assert!(
-            rule.contains("(sum(increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\",http_response_status_code=~\"5..\"}[30d])) or vector(0))\n          /\n          sum(increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\"}[30d]))"),
+            rule.contains("(sum by (namespace) (increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\",http_response_status_code=~\"5..\"}[30d])) or sum by (namespace) (increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\"}[30d])) * 0)\n          /\n          sum by (namespace) (increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\"}[30d]))"),
             "{rule}"
         );
     }
@@ -431,7 +522,7 @@ mod tests {
     fn latency_counts_requests_above_the_bucket_bound() {
         let text = render("hello", &hello());
         assert!(text.contains(
-            "(sum(rate(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\"}[5m])) - sum(rate(http_server_request_duration_seconds_bucket{job=\"hello\",http_route!~\"/livez|/readyz\",le=\"0.1\"}[5m])))"
+            "(sum by (namespace) (rate(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\"}[5m])) - sum by (namespace) (rate(http_server_request_duration_seconds_bucket{job=\"hello\",http_route!~\"/livez|/readyz\",le=\"0.1\"}[5m])))"
         ));
         let text = render("x", &[Slo::new("latency", "", 0.99, Sli::latency(1.0))]);
         assert!(text.contains("le=\"1\""), "{text}");
@@ -517,7 +608,7 @@ mod tests {
     fn pages_need_ten_bad_events_in_the_long_window() {
         let text = render("hello", &hello());
         assert!(text.contains(
-            "and on() sum(increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\",http_response_status_code=~\"5..\"}[1h])) >= 10\n"
+            "and on(namespace) sum by (namespace) (increase(http_server_request_duration_seconds_count{job=\"hello\",http_route!~\"/livez|/readyz\",http_response_status_code=~\"5..\"}[1h])) >= 10\n"
         ), "{text}");
         assert!(text.contains("[3d])) >= 5\n"), "{text}");
     }
@@ -560,7 +651,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "(sum(rate(chat_messages_total{job=\"chat\",outcome=\"failed\"}[5m])) or vector(0))"
+                "(sum by (namespace) (rate(chat_messages_total{job=\"chat\",outcome=\"failed\"}[5m])) or sum by (namespace) (rate(chat_messages_total{job=\"chat\"}[5m])) * 0)"
             ),
             "{text}"
         );

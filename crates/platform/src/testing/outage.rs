@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{ServerProcess, eventually, eventually_within};
+use super::{Readiness, ServerProcess, eventually, eventually_within};
 
 /// Longest any answer may take while the server is down.
 pub const OUTAGE_ANSWER_LIMIT: Duration = Duration::from_secs(1);
@@ -123,9 +123,10 @@ impl<K> std::fmt::Display for OutageReport<K> {
 /// 2. while it is down: every answer is an expected [`Refusal`] (over HTTP a 503
 ///    `application/problem+json` with `Retry-After`), given in under [`OUTAGE_ANSWER_LIMIT`]
 ///    (a write in flight at the stop may still succeed, as quickly), the first within
-///    [`OUTAGE_ANSWER_LIMIT`] of the server's exit, and the admin `/readyz` answers 503;
-/// 3. starts `server` again: writes are acknowledged again and `/readyz` answers 200 with no
-///    help from the test.
+///    [`OUTAGE_ANSWER_LIMIT`] of the server's exit, and the admin `/readyz` still answers 200,
+///    `warn`, with the backend's check failing: the process stays in the Service and answers;
+/// 3. starts `server` again: writes are acknowledged again and `/readyz` answers 200, `pass`,
+///    with no help from the test.
 ///
 /// `write` returns `Ok(key)` for an acknowledged write and `Err(refusal)` for any other answer
 /// ([`Refusal::from_response`] over HTTP). Panics when an assertion fails; otherwise returns
@@ -175,16 +176,14 @@ where
         .no_proxy()
         .build()
         .expect("client builds");
-    let ready = |status: u16| {
+    let ready = |wanted: fn(&Readiness) -> bool| {
         let (client, readyz) = (client.clone(), readyz.clone());
         move || {
             let (client, readyz) = (client.clone(), readyz.clone());
             async move {
-                client
-                    .get(&readyz)
-                    .send()
+                Readiness::fetch(&client, &readyz)
                     .await
-                    .is_ok_and(|response| response.status().as_u16() == status)
+                    .is_some_and(|readiness| wanted(&readiness))
             }
         }
     };
@@ -210,20 +209,20 @@ where
     };
 
     let began = Instant::now();
-    eventually(ready(200)).await;
+    eventually(ready(Readiness::passing)).await;
     eventually(acknowledged_since(began)).await;
 
     let stopping = Instant::now();
     server.stop().await;
     let stopped = Instant::now();
-    eventually(ready(503)).await;
+    eventually(ready(Readiness::serving_through_outage)).await;
     eventually(refused_since(stopped)).await;
 
     let starting = Instant::now();
     server.start().await;
     let started = Instant::now();
     eventually_within(RECOVERY_LIMIT, acknowledged_since(started)).await;
-    eventually_within(RECOVERY_LIMIT, ready(200)).await;
+    eventually_within(RECOVERY_LIMIT, ready(Readiness::passing)).await;
 
     running.store(false, Ordering::Relaxed);
     for task in tasks {

@@ -1,5 +1,5 @@
 //! The generated SLO views: the dashboard's PromQL is valid (promtool) and reads only metrics the
-//! platform exports; OpenSLO parses as YAML with one document per SLO; and `GET /slo` counts a
+//! platform exports or the generated rules record; OpenSLO parses as YAML with one document per SLO; and `GET /slo` counts a
 //! real server's requests, 5xx included.
 
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
@@ -89,13 +89,21 @@ fn promtool_check(exprs: &[String]) {
 fn every_dashboard_expression_is_valid_promql() {
     let rendered = dashboard::render("hello", &slos());
     let exprs = dashboard::expressions(&rendered).unwrap();
-    // 4 SLOs × (2 SLI + 1 budget + 7 burn rates) + 4 RED + storage + CPU + memory.
-    assert_eq!(exprs.len(), 4 * 10 + 7, "{exprs:#?}");
+    // 4 SLOs × (budget and SLI stats + SLI and objective + 7 burn rates) + 4 RED + storage +
+    // CPU + memory.
+    assert_eq!(exprs.len(), 4 * 11 + 7, "{exprs:#?}");
     for expr in &exprs {
         assert!(!expr.contains("datasource"), "{expr}");
+        if expr.starts_with("vector(") {
+            continue;
+        }
         assert!(
-            expr.contains("job=\"hello\"") || expr.starts_with("vector("),
-            "every query selects the service's job: {expr}"
+            expr.contains("job=\"hello\"") || expr.contains("service=\"hello\""),
+            "every query selects the service: {expr}"
+        );
+        assert!(
+            expr.contains("namespace=~\"$namespace\""),
+            "every query follows the namespace variable: {expr}"
         );
     }
     promtool_check(&exprs);
@@ -109,6 +117,17 @@ fn the_dashboard_is_current_grafana_json_on_a_datasource_variable() {
     assert_eq!(dashboard["uid"], "slo-hello");
     assert_eq!(dashboard["templating"]["list"][0]["name"], "datasource");
     assert_eq!(dashboard["templating"]["list"][0]["query"], "prometheus");
+    let namespace = &dashboard["templating"]["list"][1];
+    assert_eq!(namespace["name"], "namespace");
+    assert_eq!(namespace["includeAll"], true);
+    assert_eq!(
+        namespace["allValue"], ".*",
+        "All also matches series without the label"
+    );
+    assert_eq!(
+        namespace["definition"],
+        "label_values(up{job=\"hello\"}, namespace)"
+    );
     let panels = dashboard["panels"].as_array().unwrap();
     let mut ids = BTreeSet::new();
     for panel in panels {
@@ -123,6 +142,15 @@ fn the_dashboard_is_current_grafana_json_on_a_datasource_variable() {
         .iter()
         .filter_map(|panel| panel["title"].as_str())
         .collect();
+    let stats: Vec<&str> = panels
+        .iter()
+        .filter(|panel| panel["type"] == "stat")
+        .filter_map(|panel| panel["title"].as_str())
+        .collect();
+    assert!(
+        stats.contains(&"latency: error budget remaining (30d)"),
+        "the budget is a stat: {stats:?}"
+    );
     for wanted in [
         "availability: burn rate",
         "latency: error budget remaining (30d)",
@@ -161,13 +189,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_dashboard_queries_only_metrics_the_platform_exports() {
-    // Without the ratio SLO: its counters are the service's own, not the platform's.
-    let request_slos: Vec<Slo> = slos()
-        .into_iter()
-        .filter(|slo| !matches!(slo.sli, Sli::Ratio { .. }))
-        .collect();
-    let rendered = dashboard::render("hello", &request_slos);
+fn the_dashboard_queries_only_metrics_the_platform_exports_or_the_rules_record() {
+    let rendered = dashboard::render("hello", &slos());
     let queried: BTreeSet<String> = dashboard::expressions(&rendered)
         .unwrap()
         .iter()
@@ -191,10 +214,23 @@ fn the_dashboard_queries_only_metrics_the_platform_exports() {
     ] {
         exported.insert(name.to_owned());
     }
+    // What the generated rules record, read off the rule file itself.
+    let rules = platform::slo::rules::render("hello", &slos());
+    for line in rules.lines() {
+        if let Some(record) = line.trim().strip_prefix("- record: ") {
+            exported.insert(record.to_owned());
+        }
+    }
     let unknown: Vec<&String> = queried.difference(&exported).collect();
-    assert!(unknown.is_empty(), "not exported: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "neither exported nor recorded: {unknown:?}"
+    );
     // The parse found what the dashboard is about, so the check above is not vacuous.
     for wanted in [
+        "slo:sli_error:ratio_rate30d",
+        "slo:sli_error:ratio_rate5m",
+        "slo:sli_error:ratio_rate3d",
         "http_server_request_duration_seconds_count",
         "http_server_request_duration_seconds_bucket",
         "storage_operation_duration_seconds_bucket",
@@ -203,14 +239,10 @@ fn the_dashboard_queries_only_metrics_the_platform_exports() {
     ] {
         assert!(queried.contains(wanted), "{wanted} in {queried:?}");
     }
-    // And the ratio SLO's own counters are found when present.
-    let with_ratio = dashboard::render("hello", &slos());
-    let all: BTreeSet<String> = dashboard::expressions(&with_ratio)
-        .unwrap()
-        .iter()
-        .flat_map(|expr| metric_names(expr))
-        .collect();
-    assert!(all.contains("chat_messages_total"), "{all:?}");
+    // The SLO panels never recompute a month of increases on a refresh.
+    for expr in dashboard::expressions(&rendered).unwrap() {
+        assert!(!expr.contains("[30d]"), "{expr}");
+    }
 }
 
 /// The documents of `yaml`, parsed by a real YAML parser into JSON values.
