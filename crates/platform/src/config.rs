@@ -138,6 +138,13 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// Streams at once on one HTTP/2 connection. Default 256.
     pub http2_max_streams: u32,
+    /// Most bytes of a request body still unread when its answer is ready (an answer given
+    /// before the body was read: 415, 401, 429, 404, 503) that are read and discarded before
+    /// the answer ends, within the request's `request_timeout`. HTTP/2 clients such as curl
+    /// drop an answer followed by a stream reset while they are still sending; past this bound
+    /// (or declared past it) the body is left unread and the stream is reset, or an HTTP/1.1
+    /// connection closed, after the answer. `0` turns the drain off. Default `64KiB`.
+    pub unread_body_drain: ByteSize,
     /// Peers (CIDRs) whose `X-Forwarded-For` is believed for the client's address. Default none.
     /// In the environment, a comma-separated list.
     #[serde(deserialize_with = "list::deserialize")]
@@ -333,6 +340,7 @@ impl Default for ServerSettings {
             max_connections: 8192,
             header_read_timeout: Duration::from_secs(5),
             http2_max_streams: 256,
+            unread_body_drain: ByteSize::kib(64),
             trusted_proxies: Vec::new(),
         }
     }
@@ -664,6 +672,7 @@ mod tests {
         assert_eq!(s.admin.listen.to_string(), "127.0.0.1:9081");
         assert_eq!(s.server.request_timeout, Duration::from_secs(10));
         assert_eq!(s.server.body_limit, ByteSize::kib(64));
+        assert_eq!(s.server.unread_body_drain, ByteSize::kib(64));
         assert_eq!(s.server.max_concurrency, 1024);
         assert_eq!(s.storage.url.expose(), "sqlite://./data/hello.db");
         assert_eq!(s.shutdown.drain_delay, Duration::from_secs(5));
@@ -677,6 +686,7 @@ mod tests {
             ("HELLO__STORAGE__URL", "memory:"),
             ("HELLO__SERVER__REQUEST_TIMEOUT", "250ms"),
             ("HELLO__SERVER__BODY_LIMIT", "1KiB"),
+            ("HELLO__SERVER__UNREAD_BODY_DRAIN", "2KiB"),
             ("HELLO__STORAGE__MIGRATE", "false"),
             ("OTHER__SERVER__MAX_CONCURRENCY", "1"),
         ])
@@ -685,6 +695,7 @@ mod tests {
         assert_eq!(s.storage.url.expose(), "memory:");
         assert_eq!(s.server.request_timeout, Duration::from_millis(250));
         assert_eq!(s.server.body_limit, ByteSize::kib(1));
+        assert_eq!(s.server.unread_body_drain, ByteSize::kib(2));
         assert!(!s.storage.migrate);
         assert_eq!(
             s.server.max_concurrency, 1024,

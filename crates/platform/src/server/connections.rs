@@ -16,7 +16,11 @@
 //! - **HTTP/2**: at most [`ConnectionLimits::http2_max_streams`] streams at once per connection,
 //!   and a keep-alive ping whose answer must come within the same deadline. A stream's body is
 //!   bounded by `server.request_timeout`, like any request.
+//! - **A body left unread by an early answer**: read and discarded before the answer goes out,
+//!   at most [`ConnectionLimits::drain`]'s bytes within the request's time ([`unread_body`]), so
+//!   the answer reaches clients that drop one followed by a reset.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::unread_body::{self, DrainLimits};
 use crate::config::ServerSettings;
 use crate::metrics::names::{
     HTTP_HEADER_TIMEOUTS, HTTP_OPEN_CONNECTIONS, HTTP_REFUSED_CONNECTIONS,
@@ -42,7 +47,8 @@ use crate::metrics::names::{
 const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 
 /// What one listener lets a client hold; from `server.max_connections`,
-/// `server.header_read_timeout` and `server.http2_max_streams`.
+/// `server.header_read_timeout`, `server.http2_max_streams`, `server.unread_body_drain` and
+/// `server.request_timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
     /// Open connections at once; past it new ones are closed at once.
@@ -51,6 +57,8 @@ pub(crate) struct ConnectionLimits {
     pub(crate) header_read_timeout: Duration,
     /// Streams at once on one HTTP/2 connection.
     pub(crate) http2_max_streams: u32,
+    /// How much of a body an early answer left unread is read before the answer goes out.
+    pub(crate) drain: DrainLimits,
 }
 
 impl From<&ServerSettings> for ConnectionLimits {
@@ -59,6 +67,10 @@ impl From<&ServerSettings> for ConnectionLimits {
             max_connections: settings.max_connections.max(1),
             header_read_timeout: settings.header_read_timeout,
             http2_max_streams: settings.http2_max_streams.max(1),
+            drain: DrainLimits {
+                bytes: settings.unread_body_drain.as_u64(),
+                time: settings.request_timeout,
+            },
         }
     }
 }
@@ -123,6 +135,7 @@ pub(crate) async fn serve(
             builder: builder.clone(),
             header_read_timeout: limits.header_read_timeout,
             header_timeouts: header_timeouts.clone(),
+            drain: limits.drain,
         };
         let acceptor = acceptor.clone();
         // Taken before the handshake, so the drain also waits for connections still shaking hands.
@@ -159,6 +172,7 @@ struct Connection {
     builder: auto::Builder<TokioExecutor>,
     header_read_timeout: Duration,
     header_timeouts: metrics::Counter,
+    drain: DrainLimits,
 }
 
 impl Connection {
@@ -202,6 +216,7 @@ impl Connection {
             router,
             builder,
             header_timeouts,
+            drain,
             ..
         } = self;
         // Told by every request, so the wait below ends at the first one.
@@ -210,7 +225,16 @@ impl Connection {
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             told.notify_one();
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            // Outside the whole stack, so every answer (a 404, a shed 503, a rate limit's 429)
+            // goes out only after the body it left unread, and the stack's timing and metrics
+            // are those of the answer, not of the drain.
+            let (request, unread) = unread_body::track(request, drain);
+            let answer = router.clone().oneshot(request);
+            async move {
+                let Ok(response) = answer.await;
+                unread.read_rest().await;
+                Ok::<_, Infallible>(response)
+            }
         });
         let served = watcher.watch(
             builder
