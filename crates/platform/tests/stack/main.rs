@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use platform::Service;
 use platform::testing::{TestApp, assert_problem};
 use tokio::sync::Notify;
@@ -21,18 +21,20 @@ fn misbehaving(release: Arc<Notify>, entered: Arc<Notify>) -> Service {
         let entered = entered.clone();
         async move {
             Ok(Router::new()
-                .route(
-                    "/hold",
-                    get(move || async move {
-                        entered.notify_one();
-                        release.notified().await;
-                        "released"
-                    }),
-                )
+                .route("/hold", held(release, entered))
                 .route("/hang", get(futures::future::pending::<&'static str>))
                 .route("/panic", get(explode))
                 .route("/ok", get(|| async { "ok" })))
         }
+    })
+}
+
+/// `GET` that tells `entered` it began, then answers once `release` is notified.
+fn held(release: Arc<Notify>, entered: Arc<Notify>) -> MethodRouter {
+    get(move || async move {
+        entered.notify_one();
+        release.notified().await;
+        "released"
     })
 }
 
@@ -192,3 +194,4 @@ async fn traces_are_exported_over_otlp_http_and_continue_the_callers_trace() {
 }
 
 mod connections;
+mod early_answers;
