@@ -44,6 +44,10 @@ enum Command {
     Slo {
         #[command(subcommand)]
         artifact: SloArtifact,
+        /// The absolute URL of the page holding the runbooks; alerts link to
+        /// `<URL>#runbook-<service>`. Default: the README of the workspace's repository.
+        #[arg(long, global = true, value_name = "URL")]
+        runbooks: Option<String>,
     },
 }
 
@@ -84,14 +88,19 @@ where
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    if let Some(Command::Slo { artifact }) = cli.command {
+    if let Some(Command::Slo { artifact, runbooks }) = cli.command {
         // Generated from the declaration alone: no configuration, no backend.
         let (name, slos) = (service.name(), service.slos());
+        let runbooks = runbooks
+            .as_deref()
+            .unwrap_or(crate::slo::rules::DEFAULT_RUNBOOKS);
         let text = match artifact {
-            SloArtifact::Rules => crate::slo::rules::render(name, slos),
+            SloArtifact::Rules => crate::slo::rules::render_with_runbooks(name, slos, runbooks),
             SloArtifact::Dashboard => service.dashboard(),
             SloArtifact::Openslo => crate::slo::openslo::render(name, slos),
-            SloArtifact::PrometheusRule => crate::slo::rules::render_prometheus_rule(name, slos),
+            SloArtifact::PrometheusRule => {
+                crate::slo::rules::render_prometheus_rule_with_runbooks(name, slos, runbooks)
+            }
         };
         print!("{text}");
         return ExitCode::SUCCESS;
