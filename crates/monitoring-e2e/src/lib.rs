@@ -117,6 +117,15 @@ pub fn alertmanager_config(committed: &str, webhook: &str) -> String {
     committed.replace("http://alert-webhook:9095", webhook)
 }
 
+/// [`alertmanager_config`] with the routing tree's waits cut to a second (`group_wait` 30s,
+/// `group_interval` 5m), so a test sees a page and its resolution within seconds; the routes,
+/// receivers and inhibitions are the committed ones.
+pub fn alertmanager_config_without_waits(committed: &str, webhook: &str) -> String {
+    alertmanager_config(committed, webhook)
+        .replace("group_wait: 30s", "group_wait: 1s")
+        .replace("group_interval: 5m", "group_interval: 1s")
+}
+
 /// `deploy/prometheus/blackbox.yml` for the test: the mounted messages certificate directory
 /// becomes `certificate_dir`, where the test's messages generated its self-signed certificate.
 pub fn blackbox_config(committed: &str, certificate_dir: &Path) -> String {
@@ -162,6 +171,18 @@ mod tests {
         assert!(config.contains("- /r/*.yml"));
         assert!(config.contains("evaluation_interval: 1s"));
         assert!(!config.contains("chat:"), "{config}");
+    }
+
+    #[test]
+    fn the_waits_are_cut_and_nothing_else_changes() {
+        let committed = include_str!("../../../deploy/prometheus/alertmanager.yml");
+        let config = alertmanager_config_without_waits(committed, "http://127.0.0.1:9");
+        assert!(config.contains("group_wait: 1s") && !config.contains("group_wait: 30s"));
+        assert!(config.contains("group_interval: 1s") && !config.contains("group_interval: 5m"));
+        assert_eq!(
+            config.matches("receiver:").count(),
+            committed.matches("receiver:").count()
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use monitoring_e2e::Addresses;
 use platform::testing::{ServiceProcess, eventually_within, require, run_tool, temp_path};
 use serde_json::Value;
-use stack::Addresses;
 
 /// The four services: name, API port and admin port in `deploy/` (compose and Kubernetes).
 const SERVICES: [(&str, u16, u16); 4] = [
@@ -32,7 +32,7 @@ fn repo() -> PathBuf {
 }
 
 /// The service binary `name` next to this test's target directory, built if a narrower
-/// `cargo test -p stack` did not build it (a workspace run always has).
+/// `cargo test -p monitoring-e2e` did not build it (a workspace run always has).
 fn binary(name: &str) -> String {
     let exe = std::env::current_exe().expect("the test knows its own path");
     let profile_dir = exe
@@ -183,7 +183,7 @@ async fn prometheus_blackbox_and_alertmanager_watch_the_four_services() {
     addresses.insert("blackbox:9115", format!("127.0.0.1:{blackbox_port}"));
 
     let read = |file: &str| std::fs::read_to_string(deploy.join(file)).expect("committed file");
-    let prometheus_yml = stack::prometheus_config(
+    let prometheus_yml = monitoring_e2e::prometheus_config(
         &read("prometheus.yml"),
         &addresses,
         &deploy.join("rules"),
@@ -198,11 +198,11 @@ async fn prometheus_blackbox_and_alertmanager_watch_the_four_services() {
     let prometheus_config = write("prometheus.yml", prometheus_yml);
     let alertmanager_config = write(
         "alertmanager.yml",
-        stack::alertmanager_config(&read("alertmanager.yml"), &webhook_url),
+        monitoring_e2e::alertmanager_config(&read("alertmanager.yml"), &webhook_url),
     );
     let blackbox_config = write(
         "blackbox.yml",
-        stack::blackbox_config(&read("blackbox.yml"), &tls_dir),
+        monitoring_e2e::blackbox_config(&read("blackbox.yml"), &tls_dir),
     );
     let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
 
@@ -419,4 +419,325 @@ fn image_and_cluster_configs_load() {
             }
         }
     }
+}
+
+/// What hello answered the outage test's load, by kind.
+#[derive(Debug, Default)]
+struct Answers {
+    ok: u64,
+    /// `503` `application/problem+json` with `Retry-After`: the fast refusal the SLO counts.
+    refused: u64,
+    /// Anything else: a connection error, another status, a 503 that is not a problem.
+    other: Vec<String>,
+}
+
+/// Reads `GET url` answers into `answers` until `running` turns false; `pause` between
+/// requests (zero floods).
+fn load(
+    client: reqwest::Client,
+    url: String,
+    answers: Arc<Mutex<Answers>>,
+    pause: Arc<Mutex<Duration>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while running.load(std::sync::atomic::Ordering::Relaxed) {
+            let outcome = match client.get(&url).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let problem = response
+                        .headers()
+                        .get("content-type")
+                        .is_some_and(|value| value == "application/problem+json");
+                    let retry = response.headers().contains_key("retry-after");
+                    match status {
+                        200 => Ok(true),
+                        503 if problem && retry => Ok(false),
+                        _ => Err(format!("status {status}, problem {problem}")),
+                    }
+                }
+                Err(error) => Err(format!("no answer: {error}")),
+            };
+            if let Ok(mut answers) = answers.lock() {
+                match outcome {
+                    Ok(true) => answers.ok += 1,
+                    Ok(false) => answers.refused += 1,
+                    Err(other) => answers.other.push(other),
+                }
+            }
+            let pause = pause.lock().map(|pause| *pause).unwrap_or_default();
+            if !pause.is_zero() {
+                // Pacing the load generator, not waiting for an event.
+                tokio::time::sleep(pause).await;
+            }
+        }
+    })
+}
+
+/// The alerts Prometheus holds now, as (name, state, labels).
+async fn prometheus_alerts(client: &reqwest::Client, url: &str) -> Vec<(String, String, Value)> {
+    let body = api(client, url.to_owned()).await;
+    body["data"]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|alert| {
+            (
+                alert["labels"]["alertname"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                alert["state"].as_str().unwrap_or("").to_owned(),
+                alert["labels"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the webhook got a `status` notification of `alert` on `receiver`.
+fn notified(received: &Received, receiver: &str, status: &str, alert: &str) -> bool {
+    let received = received.lock().map(|r| r.clone()).unwrap_or_default();
+    received.iter().any(|(to, body)| {
+        to == receiver
+            && body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["labels"]["alertname"] == alert && a["status"] == status)
+    })
+}
+
+/// A PostgreSQL outage under load, seen the way an operator sees it. hello runs on a private
+/// PostgreSQL with the committed rules in a real Prometheus and Alertmanager (intervals and
+/// Alertmanager's waits cut to a second). PostgreSQL stops: hello stays ready and in the scrape,
+/// answers every request with a `503` problem (never a refused connection), the dependency
+/// alert goes pending for `postgres`, and the availability page fires and reaches the `page`
+/// receiver. PostgreSQL starts again: hello serves by itself, and once good traffic has diluted
+/// the 5-minute window the page resolves in Prometheus and Alertmanager says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_outage_burns_the_budget_pages_and_resolves() {
+    use platform::testing::{Readiness, Server, ServerProcess};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const PAGE: &str = "HelloAvailabilityBurnRatePage1h";
+    let Some(mut postgres) = ServerProcess::start_new(Server::Postgres).await else {
+        return;
+    };
+    let deploy = repo().join("deploy/prometheus");
+    let dir = temp_path("outage");
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let url = postgres.url();
+    let hello = ServiceProcess::start(
+        &binary("hello"),
+        "hello",
+        &[
+            ("storage.url", url.as_str()),
+            ("storage.connect_timeout", "300ms"),
+            ("storage.operation_timeout", "500ms"),
+            ("health.check_interval", "100ms"),
+            ("health.check_timeout", "300ms"),
+        ],
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let base = format!("http://{}", hello.api);
+    let put = client
+        .put(format!("{base}/hello/ada"))
+        .json(&serde_json::json!({ "dateOfBirth": "1990-06-16" }))
+        .send()
+        .await
+        .expect("hello answers");
+    assert_eq!(put.status(), 204);
+
+    let (webhook_url, received) = webhook().await;
+    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
+    let mut addresses = Addresses::default();
+    addresses.insert("hello:8081", hello.api.to_string());
+    addresses.insert("hello:9081", hello.admin.to_string());
+    addresses.insert("localhost:9090", format!("127.0.0.1:{prometheus_port}"));
+    addresses.insert(
+        "alertmanager:9093",
+        format!("127.0.0.1:{alertmanager_port}"),
+    );
+    let read = |file: &str| std::fs::read_to_string(deploy.join(file)).expect("committed file");
+    let prometheus_yml = monitoring_e2e::prometheus_config(
+        &read("prometheus.yml"),
+        &addresses,
+        &deploy.join("rules"),
+        "1s",
+    )
+    .expect("prometheus.yml rewrites");
+    let write = |file: &str, text: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).expect("scratch file");
+        format!("--config.file={}", path.display())
+    };
+    let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
+    let Some(_alertmanager) = Tool::start(
+        "prometheus-alertmanager",
+        &[
+            write(
+                "alertmanager.yml",
+                monitoring_e2e::alertmanager_config_without_waits(
+                    &read("alertmanager.yml"),
+                    &webhook_url,
+                ),
+            ),
+            listen(alertmanager_port),
+            format!("--storage.path={}", dir.join("alertmanager").display()),
+            "--cluster.listen-address=".to_owned(),
+        ],
+        &dir,
+    ) else {
+        return;
+    };
+    let ready = format!("http://127.0.0.1:{alertmanager_port}/-/ready");
+    eventually_within(PATIENCE, || async {
+        let response = client.get(&ready).send().await;
+        response.is_ok_and(|response| response.status().is_success())
+    })
+    .await;
+    let Some(_prometheus) = Tool::start(
+        "prometheus",
+        &[
+            write("prometheus.yml", prometheus_yml),
+            listen(prometheus_port),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            "--rules.alert.resend-delay=1s".to_owned(),
+        ],
+        &dir,
+    ) else {
+        return;
+    };
+    let prometheus = |path: &str| format!("http://127.0.0.1:{prometheus_port}{path}");
+    let alerts_url = prometheus("/api/v1/alerts");
+    let query = |promql: &str| {
+        let url = prometheus("/api/v1/query");
+        let client = client.clone();
+        let promql = promql.to_owned();
+        async move {
+            match client.get(url).query(&[("query", promql)]).send().await {
+                Ok(response) => response.json::<Value>().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        }
+    };
+
+    // A light, steady load: 50 requests a second, so that the outage's refusals are a large
+    // share of the 5-minute window.
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let pause = Arc::new(Mutex::new(Duration::from_millis(20)));
+    let running = Arc::new(AtomicBool::new(true));
+    let mut loaders = vec![load(
+        client.clone(),
+        format!("{base}/hello/ada"),
+        answers.clone(),
+        pause.clone(),
+        running.clone(),
+    )];
+    // Prometheus scrapes hello and records its error ratio: 0 while all is well.
+    eventually_within(PATIENCE, || async {
+        let ratio =
+            query("slo:sli_error:ratio_rate5m{service=\"hello\",slo=\"availability\"}").await;
+        ratio["data"]["result"][0]["value"][1] == "0"
+    })
+    .await;
+
+    postgres.stop().await;
+    let admin_readyz = format!("http://{}/readyz", hello.admin);
+    eventually_within(PATIENCE, || async {
+        Readiness::fetch(&client, &admin_readyz)
+            .await
+            .is_some_and(|readiness| readiness.serving_through_outage())
+    })
+    .await;
+    // The page fires in Prometheus and reaches the pager; the dependency alert names the cause
+    // (pending: it waits 2 minutes before it fires).
+    eventually_within(PATIENCE, || async {
+        let alerts = prometheus_alerts(&client, &alerts_url).await;
+        alerts
+            .iter()
+            .any(|(name, state, _)| name == PAGE && state == "firing")
+    })
+    .await;
+    let alerts = prometheus_alerts(&client, &alerts_url).await;
+    assert!(
+        alerts
+            .iter()
+            .any(|(name, _, labels)| name == "HelloDependencyFailing"
+                && labels["check"] == "postgres"),
+        "{alerts:?}"
+    );
+    eventually_within(PATIENCE, || async {
+        notified(&received, "page", "firing", PAGE)
+    })
+    .await;
+    let up = query("up{job=\"hello\"}").await;
+    assert_eq!(
+        up["data"]["result"][0]["value"][1], "1",
+        "hello stays scraped: {up}"
+    );
+    let refused_during_outage = answers.lock().map(|a| a.refused).unwrap_or_default();
+    assert!(
+        refused_during_outage >= 10,
+        "{refused_during_outage} refusals"
+    );
+
+    // PostgreSQL returns; hello serves by itself; a flood of good answers dilutes the 5-minute
+    // window below the page's threshold, and the page resolves.
+    postgres.start().await;
+    eventually_within(PATIENCE, || async {
+        client
+            .get(format!("{base}/hello/ada"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await;
+    if let Ok(mut pause) = pause.lock() {
+        *pause = Duration::ZERO;
+    }
+    for _ in 0..7 {
+        loaders.push(load(
+            client.clone(),
+            format!("{base}/hello/ada"),
+            answers.clone(),
+            pause.clone(),
+            running.clone(),
+        ));
+    }
+    eventually_within(2 * PATIENCE, || async {
+        let alerts = prometheus_alerts(&client, &alerts_url).await;
+        !alerts.iter().any(|(name, _, _)| name == PAGE)
+    })
+    .await;
+    eventually_within(PATIENCE, || async {
+        notified(&received, "page", "resolved", PAGE)
+    })
+    .await;
+    running.store(false, Ordering::Relaxed);
+    for loader in loaders {
+        loader.await.expect("the load ran to the end");
+    }
+    let answers = answers
+        .lock()
+        .map(|mut a| std::mem::take(&mut *a))
+        .unwrap_or_default();
+    assert!(
+        answers.other.is_empty(),
+        "every answer was a 200 or a 503 problem; also got {:?} (logs in {})",
+        &answers.other[..answers.other.len().min(5)],
+        dir.display()
+    );
+    assert!(answers.ok > answers.refused, "{answers:?}");
+    eventually_within(PATIENCE, || async {
+        Readiness::fetch(&client, &admin_readyz)
+            .await
+            .is_some_and(|readiness| readiness.passing())
+    })
+    .await;
+    drop(hello);
+    let _ = std::fs::remove_dir_all(&dir);
 }
