@@ -12,6 +12,20 @@ use std::path::Path;
 
 use serde_yaml_ng::{Mapping, Value};
 
+/// The overview dashboard over the four services, from their SLO declarations
+/// (`deploy/grafana/dashboards/overview.json`; binary `overview-dashboard` prints it).
+pub fn overview_dashboard() -> String {
+    // Each service has its own settings type, so they do not fit one array.
+    let (hello, messages) = (hello::service(), messages::service());
+    let (notes, chat) = (notes::service(), chat::service());
+    platform::slo::dashboard::overview(&[
+        (hello.name(), hello.slos()),
+        (messages.name(), messages.slos()),
+        (notes.name(), notes.slos()),
+        (chat.name(), chat.slos()),
+    ])
+}
+
 /// What can go wrong reading a committed file.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
@@ -183,6 +197,22 @@ mod tests {
             config.matches("receiver:").count(),
             committed.matches("receiver:").count()
         );
+    }
+
+    #[test]
+    fn the_committed_overview_dashboard_is_what_the_slos_generate() {
+        let committed = include_str!("../../../deploy/grafana/dashboards/overview.json");
+        assert!(
+            committed == overview_dashboard(),
+            "deploy/grafana/dashboards/overview.json is stale; regenerate it with \
+             `cargo run -q -p monitoring-e2e --bin overview-dashboard > deploy/grafana/dashboards/overview.json`"
+        );
+        for service in ["hello", "messages", "notes", "chat"] {
+            assert!(
+                committed.contains(&format!("/d/slo-{service}?")),
+                "{service} linked"
+            );
+        }
     }
 
     #[test]

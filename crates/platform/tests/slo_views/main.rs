@@ -110,6 +110,24 @@ fn every_dashboard_expression_is_valid_promql() {
 }
 
 #[test]
+fn every_overview_expression_is_valid_promql_and_scoped() {
+    let slos = slos();
+    let rendered = dashboard::overview(&[("hello", &slos), ("chat", &slos[..1])]);
+    let exprs = dashboard::expressions(&rendered).unwrap();
+    // (4 + 1) budget stats, and per service a request rate and a 5xx ratio.
+    assert_eq!(exprs.len(), 5 + 2 * 2, "{exprs:#?}");
+    for expr in &exprs {
+        assert!(expr.contains("namespace=~\"$namespace\""), "{expr}");
+    }
+    let dashboard: Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(
+        dashboard["templating"]["list"][1]["definition"],
+        "label_values(up{job=~\"hello|chat\"}, namespace)"
+    );
+    promtool_check(&exprs);
+}
+
+#[test]
 fn the_dashboard_is_current_grafana_json_on_a_datasource_variable() {
     let rendered = dashboard::render("hello", &slos());
     let dashboard: Value = serde_json::from_str(&rendered).unwrap();
