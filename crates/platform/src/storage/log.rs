@@ -29,6 +29,9 @@ pub struct LogEntry {
     pub data: Vec<u8>,
 }
 
+/// What a read answers: retained entries of one stream, in ascending order.
+pub type Entries = Result<Vec<LogEntry>, StorageError>;
+
 /// A set of append-only streams.
 ///
 /// Every method is one round trip (or one transaction); none retries by itself. Stream names are
@@ -42,14 +45,9 @@ pub trait Log: Send + Sync + 'static {
     async fn append(&self, stream: &str, entries: &[Vec<u8>]) -> Result<u64, StorageError>;
     /// Up to `limit` retained entries of `stream` with a sequence number above `after`, in
     /// ascending order. An `after` older than what is retained starts at the oldest retained.
-    async fn read_after(
-        &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StorageError>;
+    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> Entries;
     /// The last `limit` retained entries of `stream`, in ascending order.
-    async fn read_last(&self, stream: &str, limit: usize) -> Result<Vec<LogEntry>, StorageError>;
+    async fn read_last(&self, stream: &str, limit: usize) -> Entries;
     /// A cheap round trip that proves the backend answers; feeds `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// The backend's name in metrics and `/info`.
@@ -76,6 +74,13 @@ pub(crate) fn validate_stream(stream: &str) -> Result<(), StorageError> {
             format!("log stream name `{stream}` must be 1 to 128 of [A-Za-z0-9_.:-]").into(),
         ))
     }
+}
+
+/// Checks a read's stream name, and says whether the read wants any entries: one of `limit` 0
+/// answers nothing at once, without a round trip.
+pub(crate) fn validate_read(stream: &str, limit: usize) -> Result<bool, StorageError> {
+    validate_stream(stream)?;
+    Ok(limit > 0)
 }
 
 /// Opens the log named by `settings.url` for `namespace`, keeping the last `retain` entries of

@@ -25,26 +25,16 @@ use super::sql::mysql::{connect_pool, map_sqlx_error};
 /// Longest key in bytes: the width of the `VARBINARY` primary key.
 pub const MAX_KEY_BYTES: usize = 512;
 
-/// A key–value namespace stored as the table `kv_<namespace>` of one MySQL/MariaDB database.
-#[derive(Debug, Clone)]
-pub struct MysqlKeyValue {
-    pool: MySqlPool,
-    table: String,
-    sql: Statements,
-}
-
 /// This dialect's statements for the table `table`.
 fn statements(table: &str) -> Statements {
     Statements {
+        table: table.to_owned(),
         create: format!(
             "CREATE TABLE IF NOT EXISTS {table} \
              (k VARBINARY({MAX_KEY_BYTES}) NOT NULL PRIMARY KEY, v LONGBLOB NOT NULL) \
              ENGINE = InnoDB"
         ),
-        drop: format!(
-            "DROP TABLE IF EXISTS {table}, {}",
-            super::sql::record_table(table)
-        ),
+        drop: Statements::drops(table),
         get: format!("SELECT v FROM {table} WHERE k = ?"),
         // `VALUES(v)` is deprecated in MySQL 8.0.20 but is the one spelling MariaDB and
         // MySQL both accept; MariaDB has no `AS new` row alias.
@@ -90,4 +80,9 @@ fn key_from_row(row: &MySqlRow) -> Result<String, StorageError> {
     String::from_utf8(bytes).map_err(|error| StorageError::Backend(Box::new(error)))
 }
 
-super::sql::impl_key_value_over_sqlx!(MysqlKeyValue, "mysql", Mysql);
+super::sql::impl_key_value_over_sqlx!(
+    /// A key–value namespace stored as the table `kv_<namespace>` of one MySQL/MariaDB database.
+    MysqlKeyValue(MySqlPool),
+    "mysql",
+    Mysql
+);

@@ -64,8 +64,8 @@ pub struct SqlDatabase {
     pool: SqlPool,
     /// Timeout and `storage_operation_duration_seconds`, as for every storage trait.
     meter: Arc<Meter>,
-    /// What the service's statements run on; on SQLite the file as rusqlite talks to it, while
-    /// the sqlx pool only migrates.
+    /// What the service's statements and migrations run on; on SQLite the file as rusqlite
+    /// talks to it, and the sqlx pool is only what [`pool`](Self::pool) hands out.
     direct: Direct,
     /// The file behind `memory:`, removed when the last clone of the database is dropped.
     _scratch: Option<Arc<sqlite::ScratchFile>>,
@@ -196,27 +196,24 @@ impl SqlDatabase {
                 Direct::Sqlite(file) => {
                     file.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
                 }
-                Direct::Postgres(pool) => sqlx::query("SELECT 1")
-                    .execute(pool)
-                    .await
-                    .map(drop)
-                    .map_err(|error| self.map_error(error)),
-                Direct::Mysql(pool) => sqlx::query("SELECT 1")
-                    .execute(pool)
-                    .await
-                    .map(drop)
-                    .map_err(|error| self.map_error(error)),
+                Direct::Postgres(pool) => super::sql::ping(pool, postgres::map_sqlx_error).await,
+                Direct::Mysql(pool) => super::sql::ping(pool, mysql::map_sqlx_error).await,
             }
         };
         self.observe_storage("ping", ping).await
     }
 
-    /// Applies the migrations of this dialect that `<namespace>_migrations` does not list yet.
+    /// Applies the migrations of this dialect that `<namespace>_migrations` does not list yet;
+    /// on SQLite as one write of the file's group commit.
     async fn migrate(&self, namespace: &str, migrations: &Migrations) -> Result<(), StorageError> {
         let table = format!("{namespace}_migrations");
-        migrate::run(&self.pool, &table, &migrations.for_pool(&self.pool))
-            .await
-            .map_err(|error| self.map_error(error))
+        let connections = self.connections();
+        migrate::run(
+            connections,
+            &table,
+            &migrations.for_connections(connections),
+        )
+        .await
     }
 }
 

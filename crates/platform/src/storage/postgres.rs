@@ -17,40 +17,12 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
 use super::StorageError;
-use super::sql::Statements;
 use super::sql::postgres::{connect_pool, map_sqlx_error};
-
-/// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PostgresKeyValue {
-    pool: PgPool,
-    table: String,
-    sql: Statements,
-}
+use super::sql::{Dialect, Statements};
 
 /// This dialect's statements for the table `table`.
 fn statements(table: &str) -> Statements {
-    Statements {
-        create: format!(
-            "CREATE TABLE IF NOT EXISTS {table} \
-             (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)"
-        ),
-        drop: format!(
-            "DROP TABLE IF EXISTS {table}, {}",
-            super::sql::record_table(table)
-        ),
-        get: format!("SELECT value FROM {table} WHERE key = $1"),
-        put: format!(
-            "INSERT INTO {table} (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-        ),
-        put_if_absent: format!(
-            "INSERT INTO {table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
-        ),
-        delete: format!("DELETE FROM {table} WHERE key = $1"),
-        scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT $1"),
-        scan_after: format!("SELECT key, value FROM {table} WHERE key > $1 ORDER BY key LIMIT $2"),
-    }
+    Statements::on_conflict(table, &Dialect::POSTGRES)
 }
 
 /// Any key: `TEXT` holds every string but those with NUL, which PostgreSQL refuses itself.
@@ -72,4 +44,9 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-super::sql::impl_key_value_over_sqlx!(PostgresKeyValue, "postgres", Postgres);
+super::sql::impl_key_value_over_sqlx!(
+    /// A key–value namespace stored as the table `kv_<namespace>` of one PostgreSQL database.
+    PostgresKeyValue(PgPool),
+    "postgres",
+    Postgres
+);

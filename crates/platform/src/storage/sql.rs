@@ -1,41 +1,133 @@
 //! The SQL layer: one module per dialect that owns connecting and its error mapping
 //! ([`sqlite`], [`postgres`], [`mysql`]), and the one migration runner ([`migrate`]). Every SQL
-//! store opens its pool here: the key–value stores of PostgreSQL and MySQL, the logs of SQLite
-//! and PostgreSQL, and [`SqlDatabase`](super::pool::SqlDatabase). (The SQLite key–value store
-//! uses rusqlite, not sqlx: see [`super::sqlite`].)
+//! store opens its pool here: the key–value stores of PostgreSQL and MySQL, the PostgreSQL log,
+//! and [`SqlDatabase`](super::pool::SqlDatabase). Every store on SQLite (key–value, log, and
+//! `SqlDatabase`'s statements and migrations) runs on a [`SqliteFile`](super::sqlite::SqliteFile)
+//! instead: rusqlite, reads on the calling thread, writes in the file's group commit.
 //!
 //! The SQL text itself stays in each store's file: placeholders (`$1` against `?`), upserts and
-//! column types differ per dialect, and sqlx's `Any` driver does not rewrite them.
+//! column types differ per dialect, and sqlx's `Any` driver does not rewrite them. Where two
+//! dialects differ in nothing else, a [`Dialect`] says how (the log's statements).
 
 pub(crate) mod migrate;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-/// The pool settings of a database server, whatever its dialect: at most `max_connections`, and
+/// Connects the pool of a database server, whatever its dialect: at most `max_connections`, and
 /// an acquire timeout of `connect_timeout`, which also bounds opening a connection, so a dead or
 /// unroutable server gives `PoolTimedOut` instead of a hang. The pool opens fresh connections
 /// once the server is back, and pinging before lending one out drops those the server closed.
-pub(crate) fn server_pool_options<DB: sqlx::Database>(
+/// Errors go through `map_error`, the dialect's mapping.
+pub(crate) async fn connect_server_pool<DB: sqlx::Database>(
+    connect_options: <DB::Connection as sqlx::Connection>::Options,
     options: &super::ConnectOptions,
-) -> sqlx::pool::PoolOptions<DB> {
+    map_error: fn(sqlx::Error) -> super::StorageError,
+) -> Result<sqlx::Pool<DB>, super::StorageError> {
     sqlx::pool::PoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
         .test_before_acquire(true)
+        .connect_with(connect_options)
+        .await
+        .map_err(map_error)
 }
 
-/// The statements of one namespace, formatted once because the table name is part of them.
+/// What statements written once for SQLite and PostgreSQL differ in. Both spell an upsert
+/// `INSERT … ON CONFLICT … DO UPDATE` (with `excluded`) and return rows with `RETURNING`; they
+/// number parameters and name column types differently.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    /// Before a parameter's number: `?` (`?1`) or `$` (`$1`).
+    parameter_sigil: char,
+    /// Text that sorts and compares byte by byte (SQLite's default `BINARY` collation;
+    /// PostgreSQL's `"C"`).
+    pub(crate) text: &'static str,
+    /// A 64-bit integer.
+    pub(crate) integer: &'static str,
+    /// Bytes.
+    pub(crate) bytes: &'static str,
+    /// After a table that is only ever read by its primary key: SQLite's `WITHOUT ROWID`
+    /// keeps the rows in the key's own b-tree. PostgreSQL has no such option.
+    pub(crate) clustered: &'static str,
+}
+
+impl Dialect {
+    /// SQLite, as rusqlite runs it.
+    pub(crate) const SQLITE: Dialect = Dialect {
+        parameter_sigil: '?',
+        text: "TEXT",
+        integer: "INTEGER",
+        bytes: "BLOB",
+        clustered: " WITHOUT ROWID",
+    };
+
+    /// PostgreSQL.
+    pub(crate) const POSTGRES: Dialect = Dialect {
+        parameter_sigil: '$',
+        text: "TEXT COLLATE \"C\"",
+        integer: "BIGINT",
+        bytes: "BYTEA",
+        clustered: "",
+    };
+
+    /// The `n`th parameter (from 1).
+    pub(crate) fn parameter(&self, n: usize) -> String {
+        format!("{}{n}", self.parameter_sigil)
+    }
+}
+
+/// The key–value statements of one namespace, formatted once because the table name is part of
+/// them.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
+    /// `kv_<namespace>`.
+    pub(crate) table: String,
     pub(crate) create: String,
-    pub(crate) drop: String,
+    /// Drop the table, then the migration runner's record of it: one statement each, since
+    /// SQLite drops one table per statement.
+    pub(crate) drop: [String; 2],
     pub(crate) get: String,
     pub(crate) put: String,
     pub(crate) put_if_absent: String,
     pub(crate) delete: String,
     pub(crate) scan_first: String,
     pub(crate) scan_after: String,
+}
+
+impl Statements {
+    /// The statements of `table` in a dialect that spells an upsert `INSERT … ON CONFLICT`
+    /// (SQLite and PostgreSQL; MySQL writes its own).
+    pub(crate) fn on_conflict(table: &str, dialect: &Dialect) -> Statements {
+        let Dialect { text, bytes, .. } = dialect;
+        let [p1, p2] = [1, 2].map(|n| dialect.parameter(n));
+        Statements {
+            table: table.to_owned(),
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {table} \
+                 (key {text} PRIMARY KEY NOT NULL, value {bytes} NOT NULL)"
+            ),
+            drop: Statements::drops(table),
+            get: format!("SELECT value FROM {table} WHERE key = {p1}"),
+            put: format!(
+                "INSERT INTO {table} (key, value) VALUES ({p1}, {p2}) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            put_if_absent: format!(
+                "INSERT INTO {table} (key, value) VALUES ({p1}, {p2}) ON CONFLICT (key) DO NOTHING"
+            ),
+            delete: format!("DELETE FROM {table} WHERE key = {p1}"),
+            scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT {p1}"),
+            scan_after: format!(
+                "SELECT key, value FROM {table} WHERE key > {p1} ORDER BY key LIMIT {p2}"
+            ),
+        }
+    }
+
+    /// [`Statements::drop`] of `table`, in every dialect.
+    pub(crate) fn drops(table: &str) -> [String; 2] {
+        [table.to_owned(), record_table(table)].map(|table| format!("DROP TABLE IF EXISTS {table}"))
+    }
 }
 
 /// Maps a sqlx error to a [`StorageError`](super::StorageError) kind. Connection-level failures
@@ -62,6 +154,19 @@ pub(crate) fn map_sqlx_error(
     }
 }
 
+/// A cheap round trip on `executor` (a pool) that proves the server answers; feeds `/readyz`.
+/// Errors go through `map_error`, the dialect's mapping.
+pub(crate) async fn ping<'c>(
+    executor: impl sqlx::Executor<'c>,
+    map_error: fn(sqlx::Error) -> super::StorageError,
+) -> Result<(), super::StorageError> {
+    executor
+        .execute("SELECT 1")
+        .await
+        .map(drop)
+        .map_err(map_error)
+}
+
 /// `LIMIT` for a page of `limit` entries plus the one that tells whether another page follows.
 pub(crate) fn fetch_limit(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
@@ -71,15 +176,15 @@ pub(crate) fn fetch_limit(limit: usize) -> i64 {
 /// recorded in `<table>_migrations`, so stores migrate the way services do and concurrent
 /// starts are serialised by the runner's lock.
 pub(crate) async fn create_tables(
-    pool: super::pool::SqlPool,
+    connections: super::pool::SqlConnections<'_>,
     table: &str,
     statements: &[&str],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), super::StorageError> {
     let step = migrate::Step {
         name: "0001_create",
         statements,
     };
-    migrate::run(&pool, &record_table(table), &[step]).await
+    migrate::run(connections, &record_table(table), &[step]).await
 }
 
 /// Where [`create_tables`] records what it applied for `table`; dropped with the store.
@@ -87,16 +192,23 @@ pub(crate) fn record_table(table: &str) -> String {
     format!("{table}_migrations")
 }
 
-/// Implements `connect`, `drop_namespace` and `KeyValue` for `$store`, a struct with
-/// `pool: sqlx::Pool<_>`, `sql: Statements` and `table: String`, written once for PostgreSQL and
-/// MySQL (`$variant` names the dialect in [`SqlPool`](super::pool::SqlPool)). The invoking
-/// module connects (`connect_pool(url, options)`), writes its statements
+/// Defines the struct `$store` (documented by `$attribute`s) over a `$pool` and implements
+/// `connect`, `drop_namespace` and `KeyValue` for it, written once for PostgreSQL and MySQL
+/// (`$variant` names the dialect in [`SqlConnections`](super::pool::SqlConnections)). The
+/// invoking module connects (`connect_pool(url, options)`), writes its statements
 /// (`statements(&table)`), and says how its keys are stored: `check_key(&str) -> Result<(),
 /// StorageError>` (refuses what the column cannot hold), `bind_key(&str)` (text or bytes),
 /// `key_from_row(&Row) -> Result<String, StorageError>` and `sql_limit(usize)` (its `LIMIT`
 /// type); errors go through its `map_sqlx_error`.
 macro_rules! impl_key_value_over_sqlx {
-    ($store:ident, $backend:literal, $variant:ident) => {
+    ($(#[$attribute:meta])* $store:ident($pool:ty), $backend:literal, $variant:ident) => {
+        $(#[$attribute])*
+        #[derive(Debug, Clone)]
+        pub struct $store {
+            pool: $pool,
+            sql: $crate::storage::sql::Statements,
+        }
+
         impl $store {
             /// Connects a pool to the database named by `url` and, when `migrate` is true,
             /// creates the table of `namespace`. Fails within about `connect_timeout` when the
@@ -109,17 +221,15 @@ macro_rules! impl_key_value_over_sqlx {
             ) -> Result<$store, $crate::storage::StorageError> {
                 $crate::storage::validate_namespace(namespace)?;
                 let pool = connect_pool(url, options).await?;
-                let table = format!("kv_{namespace}");
                 let store = $store {
                     pool,
-                    sql: statements(&table),
-                    table,
+                    sql: statements(&format!("kv_{namespace}")),
                 };
                 if migrate {
-                    let pool = $crate::storage::pool::SqlPool::$variant(store.pool.clone());
-                    $crate::storage::sql::create_tables(pool, &store.table, &[&store.sql.create])
-                        .await
-                        .map_err(map_sqlx_error)?;
+                    let connections = $crate::storage::pool::SqlConnections::$variant(&store.pool);
+                    let creates = [store.sql.create.as_str()];
+                    $crate::storage::sql::create_tables(connections, &store.sql.table, &creates)
+                        .await?;
                 }
                 Ok(store)
             }
@@ -127,10 +237,12 @@ macro_rules! impl_key_value_over_sqlx {
             /// Drops the namespace's table and everything in it: for test clean-up and
             /// decommissioning.
             pub async fn drop_namespace(&self) -> Result<(), $crate::storage::StorageError> {
-                sqlx::query(&self.sql.drop)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_sqlx_error)?;
+                for drop in &self.sql.drop {
+                    sqlx::query(drop)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_sqlx_error)?;
+                }
                 Ok(())
             }
         }
@@ -258,11 +370,7 @@ macro_rules! impl_key_value_over_sqlx {
             }
 
             async fn ping(&self) -> Result<(), $crate::storage::StorageError> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_sqlx_error)?;
-                Ok(())
+                $crate::storage::sql::ping(&self.pool, map_sqlx_error).await
             }
 
             fn backend(&self) -> &'static str {

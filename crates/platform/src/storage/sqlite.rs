@@ -34,6 +34,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use self::group_commit::GroupCommit;
 pub use self::group_commit::GroupCommitOptions;
 use super::sql::sqlite::{create_parent_dir, is_in_memory};
+use super::sql::{Dialect, Statements};
 use super::{
     BatchOutcome, BatchWrite, ConnectOptions, KeyValue, ScanPage, StorageError, validate_namespace,
 };
@@ -46,9 +47,10 @@ pub struct SqliteKeyValue {
 }
 
 /// One SQLite database as this process talks to it: reads on the calling thread from pooled
-/// read connections, writes through the file's group-commit writer. The key–value store is
-/// built on it, and so is a service's own schema on SQLite
-/// ([`SqlDatabase::sqlite`](crate::storage::pool::SqlDatabase::sqlite)).
+/// read connections, writes through the file's group-commit writer. The key–value store and
+/// the log ([`SqliteLog`](crate::storage::log::sqlite::SqliteLog)) are built on it, and so is a
+/// service's own schema on SQLite
+/// ([`SqlDatabase::connections`](crate::storage::pool::SqlDatabase::connections)).
 ///
 /// Cloning shares the connections.
 ///
@@ -144,6 +146,18 @@ impl SqliteFile {
     pub fn close(&self) {
         self.readers.close();
     }
+
+    /// Writes waiting for the writer thread (what the tests of stores on the file wait for).
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.writer.queued()
+    }
+
+    /// Commits the writer made so far, each holding one group of writes.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
 }
 
 impl std::fmt::Debug for SqliteKeyValue {
@@ -151,42 +165,6 @@ impl std::fmt::Debug for SqliteKeyValue {
         f.debug_struct("SqliteKeyValue")
             .field("table", &self.sql.table)
             .finish_non_exhaustive()
-    }
-}
-
-/// The statements of one namespace, formatted once because the table name is part of them.
-#[derive(Debug)]
-struct Statements {
-    table: String,
-    create: String,
-    drop: String,
-    get: String,
-    put: String,
-    put_if_absent: String,
-    delete: String,
-    scan_first: String,
-    scan_after: String,
-}
-
-/// This dialect's statements for the table `table`.
-fn statements(table: &str) -> Statements {
-    Statements {
-        table: table.to_owned(),
-        create: format!(
-            "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)"
-        ),
-        drop: format!("DROP TABLE IF EXISTS {table}"),
-        get: format!("SELECT value FROM {table} WHERE key = ?1"),
-        put: format!(
-            "INSERT INTO {table} (key, value) VALUES (?1, ?2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        ),
-        put_if_absent: format!(
-            "INSERT INTO {table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
-        ),
-        delete: format!("DELETE FROM {table} WHERE key = ?1"),
-        scan_first: format!("SELECT key, value FROM {table} ORDER BY key LIMIT ?1"),
-        scan_after: format!("SELECT key, value FROM {table} WHERE key > ?1 ORDER BY key LIMIT ?2"),
     }
 }
 
@@ -202,7 +180,10 @@ impl SqliteKeyValue {
         validate_namespace(namespace)?;
         let store = SqliteKeyValue {
             file: SqliteFile::open(url, options, Durability::Synced).await?,
-            sql: Arc::new(statements(&format!("kv_{namespace}"))),
+            sql: Arc::new(Statements::on_conflict(
+                &format!("kv_{namespace}"),
+                &Dialect::SQLITE,
+            )),
         };
         if migrate {
             let sql = store.sql.clone();
@@ -218,7 +199,12 @@ impl SqliteKeyValue {
     pub async fn drop_namespace(&self) -> Result<(), StorageError> {
         let sql = self.sql.clone();
         self.file
-            .write(move |connection| connection.execute(&sql.drop, []).map(drop))
+            .write(move |connection| {
+                for drop in &sql.drop {
+                    connection.execute(drop, [])?;
+                }
+                Ok(())
+            })
             .await
     }
 
@@ -240,7 +226,7 @@ impl Database {
         if is_in_memory(url) {
             return Ok(Database::Memory);
         }
-        // The same reading of the URL as the sqlx pools of the log and of `SqlDatabase`.
+        // The same reading of the URL as `SqlDatabase`'s sqlx pool.
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| StorageError::InvalidUrl(format!("sqlite url: {error}")))?;
         Ok(Database::File(options.get_filename().to_path_buf()))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Log, LogEntry};
+use super::{Entries, Log};
 use crate::storage::StorageError;
 use crate::storage::instrumented::{Meter, ok};
 
@@ -39,12 +39,7 @@ impl Log for InstrumentedLog {
             .await
     }
 
-    async fn read_after(
-        &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StorageError> {
+    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> Entries {
         self.meter
             .observe(
                 "read_after",
@@ -54,7 +49,7 @@ impl Log for InstrumentedLog {
             .await
     }
 
-    async fn read_last(&self, stream: &str, limit: usize) -> Result<Vec<LogEntry>, StorageError> {
+    async fn read_last(&self, stream: &str, limit: usize) -> Entries {
         self.meter
             .observe("read_last", self.inner.read_last(stream, limit), ok)
             .await

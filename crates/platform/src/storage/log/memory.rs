@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Log, LogEntry, validate_stream};
+use super::{Entries, Log, LogEntry, validate_read, validate_stream};
 use crate::storage::StorageError;
 
 /// The in-process log.
@@ -68,13 +68,10 @@ impl Log for MemoryLog {
         })
     }
 
-    async fn read_after(
-        &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StorageError> {
-        validate_stream(stream)?;
+    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
+            return Ok(Vec::new());
+        }
         self.with_streams(|streams| {
             let Some(state) = streams.get(stream) else {
                 return Vec::new();
@@ -90,8 +87,10 @@ impl Log for MemoryLog {
         })
     }
 
-    async fn read_last(&self, stream: &str, limit: usize) -> Result<Vec<LogEntry>, StorageError> {
-        validate_stream(stream)?;
+    async fn read_last(&self, stream: &str, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
+            return Ok(Vec::new());
+        }
         self.with_streams(|streams| {
             let Some(state) = streams.get(stream) else {
                 return Vec::new();

@@ -14,58 +14,28 @@
 //! - [x] schema creation (`migrate`), safe to run from many instances at once
 //! - [x] fails fast while the server is down and reconnects by itself when it returns
 
+use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 
-use super::sql::Statements;
+use super::sql::{Statements, entries, from_column, to_column, to_count};
+use super::{Entries, Log, validate_read, validate_stream};
+use crate::storage::pool::SqlConnections;
+use crate::storage::sql::Dialect;
 use crate::storage::sql::postgres::{connect_pool, map_sqlx_error};
 use crate::storage::{ConnectOptions, StorageError, validate_namespace};
+
+/// Rows per multi-row `INSERT`: three parameters each, well below PostgreSQL's limit of 65535.
+const INSERT_CHUNK: usize = 300;
 
 /// The streams of one namespace in one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresLog {
     pool: PgPool,
     retain: usize,
-    entries_table: String,
     sql: Statements,
 }
 
-/// This dialect's statements for the tables `entries` and `heads`.
-fn statements(entries: &str, heads: &str) -> Statements {
-    Statements {
-        create_entries: format!(
-            "CREATE TABLE IF NOT EXISTS {entries} (stream TEXT COLLATE \"C\" NOT NULL, \
-             seq BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (stream, seq))"
-        ),
-        create_heads: format!(
-            "CREATE TABLE IF NOT EXISTS {heads} \
-             (stream TEXT COLLATE \"C\" PRIMARY KEY, seq BIGINT NOT NULL)"
-        ),
-        drop_entries: format!("DROP TABLE IF EXISTS {entries}"),
-        drop_heads: format!("DROP TABLE IF EXISTS {heads}"),
-        drop_record: format!(
-            "DROP TABLE IF EXISTS {}",
-            crate::storage::sql::record_table(entries)
-        ),
-        advance_head: format!(
-            "INSERT INTO {heads} (stream, seq) VALUES ($1, $2) \
-             ON CONFLICT (stream) DO UPDATE SET seq = {heads}.seq + EXCLUDED.seq RETURNING seq"
-        ),
-        head: format!("SELECT seq FROM {heads} WHERE stream = $1"),
-        insert_prefix: format!("INSERT INTO {entries} (stream, seq, data) "),
-        trim: format!("DELETE FROM {entries} WHERE stream = $1 AND seq <= $2"),
-        read_after: format!(
-            "SELECT seq, data FROM {entries} WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        ),
-        read_last: format!(
-            "SELECT seq, data FROM {entries} WHERE stream = $1 ORDER BY seq DESC LIMIT $2"
-        ),
-    }
-}
-
 impl PostgresLog {
-    /// PostgreSQL queues writers itself (row locks); nothing to wait for here.
-    async fn write_turn(&self) {}
-
     /// Connects a pool to the database named by `url` and, when `migrate` is true, creates the
     /// tables of `namespace`; each stream keeps its last `retain` entries (at least 1). Fails
     /// within about `connect_timeout` when the server is down.
@@ -78,29 +48,123 @@ impl PostgresLog {
     ) -> Result<PostgresLog, StorageError> {
         validate_namespace(namespace)?;
         let pool = connect_pool(url, options).await?;
-        let entries_table = format!("log_{namespace}");
         let log = PostgresLog {
             pool,
             retain: retain.max(1),
-            sql: statements(&entries_table, &format!("log_{namespace}_heads")),
-            entries_table,
+            sql: Statements::new(namespace, &Dialect::POSTGRES),
         };
         if migrate {
-            log.migrate().await?;
+            log.sql
+                .create_tables(SqlConnections::Postgres(&log.pool))
+                .await?;
         }
         Ok(log)
     }
 
-    /// Creates the tables through the SQL layer's migration runner (under its advisory lock:
-    /// concurrent `CREATE TABLE IF NOT EXISTS` of one name can otherwise fail with a unique
-    /// violation on `pg_type`).
-    async fn migrate(&self) -> Result<(), StorageError> {
-        let pool = crate::storage::pool::SqlPool::Postgres(self.pool.clone());
-        let creates = [self.sql.create_entries.as_str(), &self.sql.create_heads];
-        crate::storage::sql::create_tables(pool, &self.entries_table, &creates)
-            .await
-            .map_err(map_sqlx_error)
+    /// Drops the namespace's tables and everything in them: for test clean-up and
+    /// decommissioning.
+    pub async fn drop_namespace(&self) -> Result<(), StorageError> {
+        for drop in [
+            &self.sql.drop_entries,
+            &self.sql.drop_heads,
+            &self.sql.drop_record,
+        ] {
+            sqlx::query(drop)
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        Ok(())
     }
 }
 
-super::sql::impl_log_over_sqlx!(PostgresLog, "postgres");
+#[async_trait]
+impl Log for PostgresLog {
+    /// One transaction: advancing the head row (the upsert takes its row lock) makes appends
+    /// to one stream take turns, so numbers are consecutive and committed in order.
+    async fn append(&self, stream: &str, entries: &[Vec<u8>]) -> Result<u64, StorageError> {
+        validate_stream(stream)?;
+        if entries.is_empty() {
+            let head: Option<i64> = sqlx::query_scalar(&self.sql.head)
+                .bind(stream)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_sqlx_error)?;
+            return Ok(from_column(head.unwrap_or(0))? + 1);
+        }
+        let count = to_count(entries.len());
+        let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
+        let last: i64 = sqlx::query_scalar(&self.sql.advance_head)
+            .bind(stream)
+            .bind(count)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(map_sqlx_error)?;
+        let first = last - count + 1;
+        // Entries that retention would drop at once are numbered but never written.
+        let skipped = entries.len().saturating_sub(self.retain);
+        let mut seq = first + to_count(skipped);
+        for chunk in entries[skipped..].chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(&self.sql.insert_prefix);
+            insert.push_values(chunk, |mut row, data| {
+                row.push_bind(stream)
+                    .push_bind(seq)
+                    .push_bind(data.as_slice());
+                seq += 1;
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        let oldest_kept = last - to_count(self.retain) + 1;
+        if oldest_kept > 1 {
+            sqlx::query(&self.sql.trim)
+                .bind(stream)
+                .bind(oldest_kept - 1)
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
+        transaction.commit().await.map_err(map_sqlx_error)?;
+        from_column(first)
+    }
+
+    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&self.sql.read_after)
+            .bind(stream)
+            .bind(to_column(after))
+            .bind(to_count(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        entries(rows)
+    }
+
+    async fn read_last(&self, stream: &str, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
+            return Ok(Vec::new());
+        }
+        let mut rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&self.sql.read_last)
+            .bind(stream)
+            .bind(to_count(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.reverse();
+        entries(rows)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        crate::storage::sql::ping(&self.pool, map_sqlx_error).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::{Log, LogEntry, validate_stream};
+use super::{Entries, Log, LogEntry, validate_read, validate_stream};
 use crate::storage::redis::{connection_manager, map_redis_error};
 use crate::storage::{ConnectOptions, StorageError, validate_namespace};
 
@@ -105,13 +105,7 @@ impl RedisLog {
     }
 
     /// Up to `limit` entries numbered `from` or above, none older than the last `window`.
-    async fn read_window(
-        &self,
-        stream: &str,
-        from: u64,
-        window: usize,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StorageError> {
+    async fn read_window(&self, stream: &str, from: u64, window: usize, limit: usize) -> Entries {
         let (entries, counter) = self.keys(stream);
         let mut connection = self.connection.clone();
         let rows: Vec<(String, Vec<u8>)> = self
@@ -199,14 +193,8 @@ impl Log for RedisLog {
             .map_err(map_redis_error)
     }
 
-    async fn read_after(
-        &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StorageError> {
-        validate_stream(stream)?;
-        if limit == 0 {
+    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
             return Ok(Vec::new());
         }
         // Past 2^53 Lua's numbers are inexact; no stream gets there, so nothing is above it.
@@ -218,9 +206,8 @@ impl Log for RedisLog {
             .await
     }
 
-    async fn read_last(&self, stream: &str, limit: usize) -> Result<Vec<LogEntry>, StorageError> {
-        validate_stream(stream)?;
-        if limit == 0 {
+    async fn read_last(&self, stream: &str, limit: usize) -> Entries {
+        if !validate_read(stream, limit)? {
             return Ok(Vec::new());
         }
         // The newest `limit` retained entries are the window of the last `limit` of them.

@@ -1,14 +1,15 @@
-//! What the SQL log backends share: the statement set of one namespace and the whole
-//! [`Log`](super::Log) implementation over an sqlx pool. The SQL text stays in each backend's
-//! file, because placeholders and column types differ per dialect.
+//! What the SQL log backends (SQLite and PostgreSQL) share: the statements of one namespace,
+//! written once over the [`Dialect`], and the conversions between sequence numbers and columns.
 
-/// Rows per multi-row `INSERT`: three parameters each, well below SQLite's oldest limit of 999
-/// parameters and PostgreSQL's 65535.
-pub(crate) const INSERT_CHUNK: usize = 300;
+use crate::storage::StorageError;
+use crate::storage::pool::SqlConnections;
+use crate::storage::sql::{Dialect, record_table};
 
 /// The statements of one namespace, formatted once because the table names are part of them.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
+    /// `log_<namespace>`, which also names the migration runner's record of the two tables.
+    pub(crate) entries_table: String,
     /// Creates the entries table (`stream`, `seq`, `data`, primary key `(stream, seq)`).
     pub(crate) create_entries: String,
     /// Creates the heads table (`stream` primary key, `seq` of its last entry).
@@ -21,7 +22,9 @@ pub(crate) struct Statements {
     pub(crate) advance_head: String,
     /// `(stream)`: the stream's head, if it has one.
     pub(crate) head: String,
-    /// The `INSERT INTO … (stream, seq, data) ` that a `VALUES` list follows.
+    /// `(stream, seq, data)`: one entry.
+    pub(crate) insert: String,
+    /// The `INSERT INTO … (stream, seq, data) ` that a multi-row `VALUES` list follows.
     pub(crate) insert_prefix: String,
     /// `(stream, seq)`: deletes the stream's entries numbered `seq` or lower.
     pub(crate) trim: String,
@@ -29,6 +32,66 @@ pub(crate) struct Statements {
     pub(crate) read_after: String,
     /// `(stream, limit)`: the last entries, descending.
     pub(crate) read_last: String,
+}
+
+impl Statements {
+    /// The statements of `namespace`'s tables, `log_<namespace>` (entries) and
+    /// `log_<namespace>_heads`, in `dialect`. Advancing the head is one upsert that returns the
+    /// new head: it takes the head row's lock in PostgreSQL (and SQLite's write lock is already
+    /// held), so appends to one stream take turns and their numbers are consecutive, whichever
+    /// process appends.
+    pub(crate) fn new(namespace: &str, dialect: &Dialect) -> Statements {
+        let (entries, heads) = (format!("log_{namespace}"), format!("log_{namespace}_heads"));
+        let Dialect {
+            text,
+            integer,
+            bytes,
+            clustered,
+            ..
+        } = dialect;
+        let [p1, p2, p3] = [1, 2, 3].map(|n| dialect.parameter(n));
+        let insert_prefix = format!("INSERT INTO {entries} (stream, seq, data) ");
+        Statements {
+            create_entries: format!(
+                "CREATE TABLE IF NOT EXISTS {entries} (stream {text} NOT NULL, \
+                 seq {integer} NOT NULL, data {bytes} NOT NULL, PRIMARY KEY (stream, seq)){clustered}"
+            ),
+            create_heads: format!(
+                "CREATE TABLE IF NOT EXISTS {heads} \
+                 (stream {text} PRIMARY KEY NOT NULL, seq {integer} NOT NULL)"
+            ),
+            drop_entries: format!("DROP TABLE IF EXISTS {entries}"),
+            drop_heads: format!("DROP TABLE IF EXISTS {heads}"),
+            drop_record: format!("DROP TABLE IF EXISTS {}", record_table(&entries)),
+            advance_head: format!(
+                "INSERT INTO {heads} (stream, seq) VALUES ({p1}, {p2}) \
+                 ON CONFLICT (stream) DO UPDATE SET seq = {heads}.seq + excluded.seq RETURNING seq"
+            ),
+            head: format!("SELECT seq FROM {heads} WHERE stream = {p1}"),
+            insert: format!("{insert_prefix}VALUES ({p1}, {p2}, {p3})"),
+            trim: format!("DELETE FROM {entries} WHERE stream = {p1} AND seq <= {p2}"),
+            read_after: format!(
+                "SELECT seq, data FROM {entries} WHERE stream = {p1} AND seq > {p2} \
+                 ORDER BY seq LIMIT {p3}"
+            ),
+            read_last: format!(
+                "SELECT seq, data FROM {entries} WHERE stream = {p1} ORDER BY seq DESC LIMIT {p2}"
+            ),
+            insert_prefix,
+            entries_table: entries,
+        }
+    }
+
+    /// Creates the two tables on `connections` through the SQL layer's migration runner, under
+    /// its lock (on PostgreSQL, concurrent `CREATE TABLE IF NOT EXISTS` of one name can
+    /// otherwise fail with a unique violation on `pg_type`).
+    pub(crate) async fn create_tables(
+        &self,
+        connections: SqlConnections<'_>,
+    ) -> Result<(), StorageError> {
+        let creates = [self.create_entries.as_str(), &self.create_heads];
+        crate::storage::sql::create_tables(connections, &self.entries_table, &creates).await
+    }
 }
 
 /// A sequence number as the `BIGINT` it is stored as; numbers never reach `i64::MAX`, so a
@@ -39,9 +102,9 @@ pub(crate) fn to_column(seq: u64) -> i64 {
 
 /// A stored sequence number back as `u64`; a negative one can only come from a table that
 /// something else wrote.
-pub(crate) fn from_column(seq: i64) -> Result<u64, crate::storage::StorageError> {
+pub(crate) fn from_column(seq: i64) -> Result<u64, StorageError> {
     u64::try_from(seq).map_err(|_| {
-        crate::storage::StorageError::Backend(
+        StorageError::Backend(
             format!("the log table holds the negative sequence number {seq}").into(),
         )
     })
@@ -52,153 +115,8 @@ pub(crate) fn to_count(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// Implements `Log` and `drop_namespace` for `$store`, a struct with `pool: sqlx::Pool<_>`,
-/// `retain: usize`, `sql: Statements` and an `async fn write_turn(&self)` held through each
-/// append's transaction (SQLite's queue of writers; nothing for PostgreSQL). Errors go through
-/// the invoking module's `map_sqlx_error`, so each backend keeps its own error mapping.
-///
-/// `append` is one transaction: advancing the head row (the upsert takes its row lock in
-/// PostgreSQL and the database's write lock in SQLite) makes appends to one stream take turns,
-/// so numbers are consecutive and committed in order, whichever process appends.
-macro_rules! impl_log_over_sqlx {
-    ($store:ty, $backend:literal) => {
-        impl $store {
-            /// Drops the namespace's tables and everything in them: for test clean-up and
-            /// decommissioning.
-            pub async fn drop_namespace(&self) -> Result<(), $crate::storage::StorageError> {
-                for drop in [
-                    &self.sql.drop_entries,
-                    &self.sql.drop_heads,
-                    &self.sql.drop_record,
-                ] {
-                    sqlx::query(drop)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                }
-                Ok(())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::storage::log::Log for $store {
-            async fn append(
-                &self,
-                stream: &str,
-                entries: &[Vec<u8>],
-            ) -> Result<u64, $crate::storage::StorageError> {
-                use $crate::storage::log::sql::{INSERT_CHUNK, from_column, to_count};
-                $crate::storage::log::validate_stream(stream)?;
-                if entries.is_empty() {
-                    let head: Option<i64> = sqlx::query_scalar(&self.sql.head)
-                        .bind(stream)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                    return Ok(from_column(head.unwrap_or(0))? + 1);
-                }
-                let count = to_count(entries.len());
-                let _turn = self.write_turn().await;
-                let mut transaction = self.pool.begin().await.map_err(map_sqlx_error)?;
-                let last: i64 = sqlx::query_scalar(&self.sql.advance_head)
-                    .bind(stream)
-                    .bind(count)
-                    .fetch_one(&mut *transaction)
-                    .await
-                    .map_err(map_sqlx_error)?;
-                let first = last - count + 1;
-                // Entries that retention would drop at once are numbered but never written.
-                let skipped = entries.len().saturating_sub(self.retain);
-                let mut seq = first + to_count(skipped);
-                for chunk in entries[skipped..].chunks(INSERT_CHUNK) {
-                    let mut insert = sqlx::QueryBuilder::new(&self.sql.insert_prefix);
-                    insert.push_values(chunk, |mut row, data| {
-                        row.push_bind(stream)
-                            .push_bind(seq)
-                            .push_bind(data.as_slice());
-                        seq += 1;
-                    });
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                }
-                let oldest_kept = last - to_count(self.retain) + 1;
-                if oldest_kept > 1 {
-                    sqlx::query(&self.sql.trim)
-                        .bind(stream)
-                        .bind(oldest_kept - 1)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(map_sqlx_error)?;
-                }
-                transaction.commit().await.map_err(map_sqlx_error)?;
-                from_column(first)
-            }
-
-            async fn read_after(
-                &self,
-                stream: &str,
-                after: u64,
-                limit: usize,
-            ) -> Result<Vec<$crate::storage::log::LogEntry>, $crate::storage::StorageError> {
-                use $crate::storage::log::sql::{to_column, to_count};
-                $crate::storage::log::validate_stream(stream)?;
-                if limit == 0 {
-                    return Ok(Vec::new());
-                }
-                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&self.sql.read_after)
-                    .bind(stream)
-                    .bind(to_column(after))
-                    .bind(to_count(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_sqlx_error)?;
-                $crate::storage::log::sql::entries(rows)
-            }
-
-            async fn read_last(
-                &self,
-                stream: &str,
-                limit: usize,
-            ) -> Result<Vec<$crate::storage::log::LogEntry>, $crate::storage::StorageError> {
-                $crate::storage::log::validate_stream(stream)?;
-                if limit == 0 {
-                    return Ok(Vec::new());
-                }
-                let mut rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&self.sql.read_last)
-                    .bind(stream)
-                    .bind($crate::storage::log::sql::to_count(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_sqlx_error)?;
-                rows.reverse();
-                $crate::storage::log::sql::entries(rows)
-            }
-
-            async fn ping(&self) -> Result<(), $crate::storage::StorageError> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_sqlx_error)?;
-                Ok(())
-            }
-
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-        }
-    };
-}
-
-pub(crate) use impl_log_over_sqlx;
-
 /// Rows of `(seq, data)` as entries.
-pub(crate) fn entries(
-    rows: Vec<(i64, Vec<u8>)>,
-) -> Result<Vec<super::LogEntry>, crate::storage::StorageError> {
+pub(crate) fn entries(rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<super::LogEntry>, StorageError> {
     rows.into_iter()
         .map(|(seq, data)| {
             Ok(super::LogEntry {

@@ -1,15 +1,21 @@
-//! The one migration runner of every SQL store on sqlx: named, ordered steps applied once each,
+//! The one migration runner of every SQL store: named, ordered steps applied once each,
 //! recorded in a table of their own, under a lock so replicas starting together are safe.
 //!
 //! The loop (create the record table, skip what it lists, run each new step, record it) is
 //! written once over a [`Session`]; what differs per dialect is only how the lock is taken and
 //! released: PostgreSQL runs everything in one transaction under an advisory lock (its DDL is
 //! transactional), MySQL holds a named lock on one connection (it commits DDL implicitly),
-//! SQLite runs one `BEGIN IMMEDIATE` transaction (which takes the file's write lock).
+//! SQLite runs as one write of the file's group commit (rusqlite, in a `BEGIN IMMEDIATE`
+//! transaction, which takes the file's write lock, and a savepoint of its own).
 
-use async_trait::async_trait;
+use std::future::ready;
 
-use crate::storage::pool::SqlPool;
+use futures::future::BoxFuture;
+use rusqlite::OptionalExtension;
+
+use super::{mysql, postgres};
+use crate::storage::StorageError;
+use crate::storage::pool::SqlConnections;
 
 /// One schema change: a name recorded once applied, and the statements that make it, in order.
 #[derive(Debug, Clone, Copy)]
@@ -49,72 +55,98 @@ impl<'a> From<&'a Migration> for Step<'a> {
 }
 
 impl Migrations {
-    /// The steps for the dialect of `pool`.
-    pub(crate) fn for_pool(&self, pool: &SqlPool) -> Vec<Step<'static>> {
-        let migrations = match pool {
-            SqlPool::Sqlite(_) => self.sqlite,
-            SqlPool::Postgres(_) => self.postgres,
-            SqlPool::Mysql(_) => self.mysql,
+    /// The steps for the dialect of `connections`.
+    pub(crate) fn for_connections(&self, connections: SqlConnections<'_>) -> Vec<Step<'static>> {
+        let migrations = match connections {
+            SqlConnections::Sqlite(_) => self.sqlite,
+            SqlConnections::Postgres(_) => self.postgres,
+            SqlConnections::Mysql(_) => self.mysql,
         };
         migrations.iter().map(Step::from).collect()
     }
 }
 
-/// Applies the `steps` that `record_table` does not list yet, in order, on `pool`.
+/// Applies the `steps` that `record_table` does not list yet, in order, on `connections`.
 pub(crate) async fn run(
-    pool: &SqlPool,
+    connections: SqlConnections<'_>,
     record_table: &str,
     steps: &[Step<'_>],
-) -> Result<(), sqlx::Error> {
-    match pool {
-        SqlPool::Sqlite(pool) => {
-            let mut session = Session {
-                connection: pool.acquire().await?,
-                sql: Sql::new(record_table, "?1", "?2", "TEXT PRIMARY KEY NOT NULL"),
-            };
-            // IMMEDIATE takes the write lock now, so two processes cannot both apply a step.
-            session.execute("BEGIN IMMEDIATE").await?;
-            let result = apply(&mut session, steps).await;
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            session.execute(end).await?;
-            result
+) -> Result<(), StorageError> {
+    match connections {
+        SqlConnections::Sqlite(file) => {
+            let sql = Sql::new(record_table, "?1", "?2", "TEXT PRIMARY KEY NOT NULL");
+            let steps: Vec<(String, Vec<String>)> = steps
+                .iter()
+                .map(|step| {
+                    let statements = step.statements.iter().map(|s| (*s).to_owned()).collect();
+                    (step.name.to_owned(), statements)
+                })
+                .collect();
+            // One write in the file's group commit: its transaction is `BEGIN IMMEDIATE`, which
+            // holds the write lock, so two processes cannot both apply a step; and it runs in a
+            // savepoint of its own, so a step that fails halfway leaves nothing behind.
+            file.write(move |connection| {
+                let statements: Vec<Vec<&str>> = steps
+                    .iter()
+                    .map(|(_, statements)| statements.iter().map(String::as_str).collect())
+                    .collect();
+                let steps: Vec<Step<'_>> = steps
+                    .iter()
+                    .zip(&statements)
+                    .map(|((name, _), statements)| Step {
+                        name: name.as_str(),
+                        statements: statements.as_slice(),
+                    })
+                    .collect();
+                let mut session = Session { connection, sql };
+                // The session never waits (rusqlite answers at once), so its loop needs no
+                // runtime; this is the writer thread, outside any.
+                futures::executor::block_on(apply(&mut session, &steps))
+            })
+            .await
         }
-        SqlPool::Postgres(pool) => {
-            let mut session = Session {
-                connection: pool.begin().await?,
-                sql: Sql::new(record_table, "$1", "$2", "TEXT PRIMARY KEY"),
-            };
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtext('platform.migrations'), hashtext($1))",
-            )
-            .bind(record_table)
-            .execute(&mut *session.connection)
-            .await?;
-            apply(&mut session, steps).await?;
-            session.connection.commit().await
-        }
-        SqlPool::Mysql(pool) => {
-            let mut session = Session {
-                connection: pool.acquire().await?,
-                sql: Sql::new(record_table, "?", "?", "VARCHAR(255) NOT NULL PRIMARY KEY"),
-            };
-            let lock = format!("platform.migrations.{record_table}");
-            sqlx::query("SELECT GET_LOCK(?, 30)")
-                .bind(&lock)
+        SqlConnections::Postgres(pool) => {
+            let migrated = async {
+                let mut session = Session {
+                    connection: pool.begin().await?,
+                    sql: Sql::new(record_table, "$1", "$2", "TEXT PRIMARY KEY"),
+                };
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtext('platform.migrations'), hashtext($1))",
+                )
+                .bind(record_table)
                 .execute(&mut *session.connection)
                 .await?;
-            let result = apply(&mut session, steps).await;
-            sqlx::query("SELECT RELEASE_LOCK(?)")
-                .bind(&lock)
-                .execute(&mut *session.connection)
-                .await?;
-            result
+                apply(&mut session, steps).await?;
+                session.connection.commit().await
+            };
+            migrated.await.map_err(postgres::map_sqlx_error)
+        }
+        SqlConnections::Mysql(pool) => {
+            let migrated = async {
+                let mut session = Session {
+                    connection: pool.acquire().await?,
+                    sql: Sql::new(record_table, "?", "?", "VARCHAR(255) NOT NULL PRIMARY KEY"),
+                };
+                let lock = format!("platform.migrations.{record_table}");
+                sqlx::query("SELECT GET_LOCK(?, 30)")
+                    .bind(&lock)
+                    .execute(&mut *session.connection)
+                    .await?;
+                let result = apply(&mut session, steps).await;
+                sqlx::query("SELECT RELEASE_LOCK(?)")
+                    .bind(&lock)
+                    .execute(&mut *session.connection)
+                    .await?;
+                result
+            };
+            migrated.await.map_err(mysql::map_sqlx_error)
         }
     }
 }
 
-/// The runner's loop, the same for every dialect.
-async fn apply(session: &mut dyn Steps, steps: &[Step<'_>]) -> Result<(), sqlx::Error> {
+/// The runner's loop, the same for every dialect and driver.
+async fn apply<E, S: Steps<E>>(session: &mut S, steps: &[Step<'_>]) -> Result<(), E> {
     session.create_record_table().await?;
     for step in steps {
         if session.applied(step.name).await? {
@@ -129,13 +161,16 @@ async fn apply(session: &mut dyn Steps, steps: &[Step<'_>]) -> Result<(), sqlx::
     Ok(())
 }
 
-/// What the loop needs of a dialect's connection while it holds the lock.
-#[async_trait]
-trait Steps: Send {
-    async fn execute(&mut self, statement: &str) -> Result<(), sqlx::Error>;
-    async fn create_record_table(&mut self) -> Result<(), sqlx::Error>;
-    async fn applied(&mut self, name: &str) -> Result<bool, sqlx::Error>;
-    async fn record(&mut self, name: &str) -> Result<(), sqlx::Error>;
+/// What the loop needs of a dialect's connection while it holds the lock; `E` is the driver's
+/// error. The futures are boxed (as `async_trait` would), and `E` is a parameter rather than an
+/// associated type: with either of the other spellings rustc cannot prove the sqlx sessions'
+/// loop `Send` for every lifetime, which the callers' spawned tasks need. The rusqlite session
+/// answers at once, with a ready future.
+trait Steps<E> {
+    fn execute<'a>(&'a mut self, statement: &'a str) -> BoxFuture<'a, Result<(), E>>;
+    fn create_record_table(&mut self) -> BoxFuture<'_, Result<(), E>>;
+    fn applied<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<bool, E>>;
+    fn record<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<(), E>>;
 }
 
 /// The record table's statements in one dialect.
@@ -168,45 +203,83 @@ fn now_seconds() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// SQLite's connection on the file's writer thread, inside the group commit's transaction.
+impl Steps<rusqlite::Error> for Session<&rusqlite::Connection> {
+    fn execute<'a>(&'a mut self, statement: &'a str) -> BoxFuture<'a, rusqlite::Result<()>> {
+        Box::pin(ready(self.connection.execute_batch(statement)))
+    }
+
+    fn create_record_table(&mut self) -> BoxFuture<'_, rusqlite::Result<()>> {
+        Box::pin(ready(self.connection.execute_batch(&self.sql.create)))
+    }
+
+    fn applied<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, rusqlite::Result<bool>> {
+        let row = self
+            .connection
+            .query_row(&self.sql.applied, [name], |_| Ok(()))
+            .optional();
+        Box::pin(ready(row.map(|row| row.is_some())))
+    }
+
+    fn record<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, rusqlite::Result<()>> {
+        let recorded = self
+            .connection
+            .execute(&self.sql.record, rusqlite::params![name, now_seconds()]);
+        Box::pin(ready(recorded.map(drop)))
+    }
+}
+
 /// [`Steps`] for a session over `$connection`, whose `&mut *connection` executes queries.
-macro_rules! impl_steps {
+macro_rules! impl_steps_over_sqlx {
     ($connection:ty) => {
-        #[async_trait]
-        impl Steps for Session<$connection> {
-            async fn execute(&mut self, statement: &str) -> Result<(), sqlx::Error> {
-                sqlx::query(statement)
-                    .execute(&mut *self.connection)
-                    .await
-                    .map(drop)
+        impl Steps<sqlx::Error> for Session<$connection> {
+            fn execute<'a>(
+                &'a mut self,
+                statement: &'a str,
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query(statement)
+                        .execute(&mut *self.connection)
+                        .await
+                        .map(drop)
+                })
             }
 
-            async fn create_record_table(&mut self) -> Result<(), sqlx::Error> {
-                sqlx::query(&self.sql.create)
-                    .execute(&mut *self.connection)
-                    .await
-                    .map(drop)
+            fn create_record_table(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query(&self.sql.create)
+                        .execute(&mut *self.connection)
+                        .await
+                        .map(drop)
+                })
             }
 
-            async fn applied(&mut self, name: &str) -> Result<bool, sqlx::Error> {
-                let row = sqlx::query(&self.sql.applied)
-                    .bind(name)
-                    .fetch_optional(&mut *self.connection)
-                    .await?;
-                Ok(row.is_some())
+            fn applied<'a>(
+                &'a mut self,
+                name: &'a str,
+            ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+                Box::pin(async move {
+                    let row = sqlx::query(&self.sql.applied)
+                        .bind(name)
+                        .fetch_optional(&mut *self.connection)
+                        .await?;
+                    Ok(row.is_some())
+                })
             }
 
-            async fn record(&mut self, name: &str) -> Result<(), sqlx::Error> {
-                sqlx::query(&self.sql.record)
-                    .bind(name)
-                    .bind(now_seconds())
-                    .execute(&mut *self.connection)
-                    .await
-                    .map(drop)
+            fn record<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query(&self.sql.record)
+                        .bind(name)
+                        .bind(now_seconds())
+                        .execute(&mut *self.connection)
+                        .await
+                        .map(drop)
+                })
             }
         }
     };
 }
 
-impl_steps!(sqlx::pool::PoolConnection<sqlx::Sqlite>);
-impl_steps!(sqlx::Transaction<'static, sqlx::Postgres>);
-impl_steps!(sqlx::pool::PoolConnection<sqlx::MySql>);
+impl_steps_over_sqlx!(sqlx::Transaction<'static, sqlx::Postgres>);
+impl_steps_over_sqlx!(sqlx::pool::PoolConnection<sqlx::MySql>);

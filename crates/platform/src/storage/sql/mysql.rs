@@ -21,10 +21,7 @@ pub(crate) async fn connect_pool(
     let connect_options = MySqlConnectOptions::from_str(&url)
         .map_err(|error| StorageError::InvalidUrl(format!("mysql url: {error}")))?
         .charset("utf8mb4");
-    super::server_pool_options::<sqlx::MySql>(options)
-        .connect_with(connect_options)
-        .await
-        .map_err(map_sqlx_error)
+    super::connect_server_pool(connect_options, options, map_sqlx_error).await
 }
 
 /// The one place MySQL errors become [`StorageError`] kinds.

@@ -16,10 +16,7 @@ pub(crate) async fn connect_pool(
     // The parser's message never repeats the URL, so the password cannot leak through it.
     let connect_options = PgConnectOptions::from_str(url)
         .map_err(|error| StorageError::InvalidUrl(format!("postgres url: {error}")))?;
-    super::server_pool_options::<sqlx::Postgres>(options)
-        .connect_with(connect_options)
-        .await
-        .map_err(map_sqlx_error)
+    super::connect_server_pool(connect_options, options, map_sqlx_error).await
 }
 
 /// The one place PostgreSQL errors become [`StorageError`] kinds.

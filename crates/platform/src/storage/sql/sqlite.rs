@@ -1,11 +1,11 @@
-//! SQLite through sqlx, for the log and for [`SqlDatabase`](crate::storage::pool::SqlDatabase):
-//! connecting, the error mapping, and this process's queue of writers to a file. (The key–value
-//! store talks to SQLite through rusqlite instead: see [`crate::storage::sqlite`].)
+//! SQLite through sqlx, for the pool [`SqlDatabase::pool`](crate::storage::pool::SqlDatabase::pool)
+//! hands a service: connecting and the error mapping. Every store on SQLite (key–value, log,
+//! `SqlDatabase`'s own statements and migrations) talks to SQLite through rusqlite instead: see
+//! [`crate::storage::sqlite`]. Also what both share: reading the URL ([`is_in_memory`]), the
+//! parent directory, and the [`ScratchFile`] behind `memory:`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
@@ -14,48 +14,7 @@ use sqlx::sqlite::{
 
 use crate::storage::{ConnectOptions, StorageError};
 
-/// This process's writers to one SQLite file, in a first-come, first-served queue.
-///
-/// SQLite lets one writer in at a time and makes the others poll for the lock (`busy_timeout`)
-/// with a backoff of up to 100 ms between tries. Under steady concurrent writes a writer can
-/// lose every race and reach the operation timeout while each write holds the lock for a few
-/// milliseconds only: a 503 for a file that was never stuck. Queued here instead, a writer
-/// waits for the writes ahead of it and no longer.
-#[derive(Debug, Clone)]
-pub(crate) struct WriteQueue(Arc<tokio::sync::Mutex<()>>);
-
-impl WriteQueue {
-    /// The queue of the file `url` names, shared by every store and log this process opens on
-    /// it (an in-memory database has one connection and a queue of its own).
-    pub(crate) fn of(url: &str) -> WriteQueue {
-        static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> =
-            LazyLock::new(Mutex::default);
-        let file = SqliteConnectOptions::from_str(url)
-            .ok()
-            .filter(|_| !is_in_memory(url))
-            .map(|options| options.get_filename().to_path_buf());
-        let Some(file) = file else {
-            return WriteQueue(Arc::default());
-        };
-        let file = std::fs::canonicalize(&file).unwrap_or(file);
-        // A poisoned map is still whole: it only maps files to queues.
-        let mut queues = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
-        queues.retain(|_, queue| queue.strong_count() > 0);
-        if let Some(queue) = queues.get(&file).and_then(Weak::upgrade) {
-            return WriteQueue(queue);
-        }
-        let queue = Arc::default();
-        queues.insert(file, Arc::downgrade(&queue));
-        WriteQueue(queue)
-    }
-
-    /// Waits for the turn to write.
-    pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.lock().await
-    }
-}
-
-/// The sqlx pool of `url` for the log and for [`SqlDatabase`](crate::storage::pool::SqlDatabase):
+/// The sqlx pool of `url` for [`SqlDatabase`](crate::storage::pool::SqlDatabase):
 /// WAL with `synchronous = FULL`, foreign keys enforced, a busy timeout of `operation_timeout`,
 /// one connection kept forever for an in-memory database.
 pub(crate) async fn connect_pool(
