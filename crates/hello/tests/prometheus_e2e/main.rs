@@ -289,7 +289,11 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
     // Every group evaluates without errors, and the alerts are loaded.
     let rules = prometheus.api("/api/v1/rules", &[]).await;
     let groups = rules["groups"].as_array().unwrap();
-    assert_eq!(groups.len(), 2, "one group per SLO: {rules}");
+    assert_eq!(
+        groups.len(),
+        3,
+        "one group per SLO and the dependency alerts: {rules}"
+    );
     let mut alerts = Vec::new();
     for group in groups {
         for rule in group["rules"].as_array().unwrap() {
@@ -303,6 +307,7 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
         "HelloAvailabilityBurnRatePage1h",
         "HelloLatencyBurnRatePage1h",
         "HelloAvailabilitySLIMetricsAbsent",
+        "HelloDependencyFailing",
     ] {
         assert!(
             alerts.iter().any(|name| name == alert),
