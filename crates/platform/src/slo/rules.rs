@@ -5,6 +5,12 @@
 //! The application's own metrics carry no service label; Prometheus adds `job`. The rules
 //! therefore select `job="<service>"` and rely on the scrape job being named after the service.
 //!
+//! Next to each service's request-based availability SLI runs a probe-based one, read from the
+//! blackbox exporter's `probe_success`: when every replica is gone from the Service, no request
+//! is recorded at all, but the probes keep failing and burn the same budget. Probe series are
+//! selected by `service="<service>"`, a label the probe targets carry (compose's
+//! `prometheus.yml` sets it per target group, each Kubernetes `Probe` in its `staticConfig`).
+//!
 //! The YAML is written by hand: the document has a fixed shape, every scalar goes through
 //! [`quote`] or a literal block, and the output must be byte-for-byte deterministic because it is
 //! committed and compared in CI.
@@ -26,6 +32,15 @@ pub const WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
 pub fn ratio_rule(window: &str) -> String {
     format!("slo:sli_error:ratio_rate{window}")
 }
+
+/// The name of the recording rule that holds the failed-probe ratio over `window`, labelled like
+/// [`ratio_rule`]'s: the probe-based SLI of the service's availability SLO.
+pub fn probe_ratio_rule(window: &str) -> String {
+    format!("slo:probe_error:ratio_rate{window}")
+}
+
+/// The blackbox exporter's result of one probe: 1 succeeded, 0 failed.
+pub const PROBE_SUCCESS: &str = "probe_success";
 
 /// The windows recorded for `slo`: the alert tiers' windows, then its compliance window.
 fn recorded_windows(slo: &Slo) -> Vec<String> {
@@ -193,8 +208,109 @@ fn render_groups(service: &str, slos: &[Slo], runbooks: &str) -> String {
         render_recording_rules(&mut out, service, slo, &selectors);
         render_alert_rules(&mut out, service, slo, &selectors, &runbook);
     }
+    // One probe SLI per service, under its first availability SLO's objective: the probes
+    // measure the service as a whole, so a second availability SLO (a route subset) would only
+    // count the same probes twice.
+    if let Some(slo) = slos
+        .iter()
+        .find(|slo| matches!(slo.sli, Sli::Availability { .. }))
+    {
+        render_probe_group(&mut out, service, slo, &runbook);
+    }
     render_dependency_alert(&mut out, service, &runbook);
     out
+}
+
+/// `probe_success{service="<service>"}`: every blackbox probe of the service's public endpoint.
+fn probe_selector(service: &str) -> String {
+    format!("{PROBE_SUCCESS}{{service={}}}", quoted(service))
+}
+
+/// The probe-based availability SLI: the ratio of failed probes per namespace, recorded over
+/// the same windows as `slo`, and the same burn-rate tiers on it.
+fn render_probe_group(out: &mut String, service: &str, slo: &Slo, runbook: &str) {
+    let probes = probe_selector(service);
+    let _ = writeln!(
+        out,
+        "  - name: {}",
+        quote(&format!("{service}-slo-{}-probe", slo.name))
+    );
+    out.push_str("    rules:\n");
+    for window in &recorded_windows(slo) {
+        // The mean of each probed URL's success over the window, averaged over the URLs: every
+        // URL is probed at the same interval, so this is the ratio of failed probes.
+        let _ = writeln!(out, "      - record: {}", probe_ratio_rule(window));
+        let _ = writeln!(
+            out,
+            "        expr: 1 - avg by (namespace) (avg_over_time({probes}[{window}]))"
+        );
+        out.push_str("        labels:\n");
+        let _ = writeln!(out, "          service: {}", quote(service));
+        let _ = writeln!(out, "          slo: {}", quote(slo.name));
+    }
+    let matchers = format!("{{service={},slo={}}}", quoted(service), quoted(slo.name));
+    let prefix = format!("{}{}Probe", camel_case(service), camel_case(slo.name));
+    for tier in TIERS {
+        // No bad-event guard, unlike the request tiers: probes arrive at a steady pace whatever
+        // the traffic, so a ratio is never taken over a handful of events.
+        let threshold = format!("({} * (1 - {}))", tier.burn_rate, slo.objective);
+        let _ = writeln!(
+            out,
+            "      - alert: {prefix}BurnRate{}{}",
+            camel_case(tier.severity),
+            tier.long_window
+        );
+        out.push_str("        expr: |\n");
+        let _ = writeln!(
+            out,
+            "          slo:probe_error:ratio_rate{}{matchers} > {threshold}\n          and\n          slo:probe_error:ratio_rate{}{matchers} > {threshold}",
+            tier.long_window, tier.short_window
+        );
+        out.push_str("        labels:\n");
+        let _ = writeln!(out, "          severity: {}", quote(tier.severity));
+        let _ = writeln!(out, "          slo: {}", quote(slo.name));
+        let _ = writeln!(out, "          service: {}", quote(service));
+        let _ = writeln!(out, "          long_window: {}", quote(tier.long_window));
+        let _ = writeln!(out, "          short_window: {}", quote(tier.short_window));
+        out.push_str("        annotations:\n");
+        let _ = writeln!(
+            out,
+            "          summary: {}",
+            quote(&format!(
+                "{service}'s black-box probes are failing at {}x the {} error budget or faster ({} over {} and {})",
+                tier.burn_rate, slo.name, tier.severity, tier.long_window, tier.short_window
+            ))
+        );
+        let _ = writeln!(
+            out,
+            "          description: {}",
+            quote(&format!(
+                "{} Unlike the request-based SLI, the probes still count when no replica is left to answer.",
+                describe(slo, tier).replacen(
+                    &format!("{} error ratio", slo.name),
+                    &format!("Failed-probe ratio of {service}'s public endpoint"),
+                    1
+                )
+            ))
+        );
+        let _ = writeln!(out, "          runbook_url: {}", quote(runbook));
+    }
+    ticket_alert(
+        out,
+        &TicketAlert {
+            name: &format!("{prefix}SLIMetricsAbsent"),
+            expr: &format!("absent({probes})"),
+            for_: ABSENT_FOR,
+            slo: Some(slo.name),
+            service,
+            summary: &format!("{service} has no black-box probe results"),
+            description: &format!(
+                "No series match {probes} for {ABSENT_FOR}: the probe-based {} SLI and its burn-rate alerts are blind. Check that the blackbox exporter probes {service} and that its targets carry service=\"{service}\".",
+                slo.name
+            ),
+            runbook,
+        },
+    );
 }
 
 /// How long a dependency check must fail before its alert fires: longer than a failover or a
@@ -531,8 +647,8 @@ mod tests {
             let first_alert = rest.find("- alert:").expect("alerts");
             assert!(first_record < first_alert, "{slo}: recordings come first");
         }
-        // Plus the dependency alerts' group.
-        assert_eq!(text.matches("  - name: ").count(), 3);
+        // Plus the probe SLI's group and the dependency alerts' group.
+        assert_eq!(text.matches("  - name: ").count(), 4);
     }
 
     #[test]
@@ -627,7 +743,78 @@ mod tests {
                 "{rule}"
             );
         }
-        assert_eq!(text.matches("BurnRate").count(), 2 * TIERS.len());
+        // Request tiers for both SLOs, probe tiers for availability only.
+        assert_eq!(
+            text.matches("- alert: HelloAvailabilityBurnRate").count(),
+            TIERS.len()
+        );
+        assert_eq!(
+            text.matches("- alert: HelloLatencyBurnRate").count(),
+            TIERS.len()
+        );
+        assert_eq!(text.matches("BurnRate").count(), 3 * TIERS.len());
+    }
+
+    #[test]
+    fn probe_sli_is_the_failed_probe_ratio_per_namespace() {
+        let text = render("hello", &hello());
+        let group = text
+            .find("  - name: \"hello-slo-availability-probe\"\n")
+            .expect("a probe group");
+        let rest = &text[group..];
+        for window in WINDOWS {
+            assert!(
+                rest.contains(&format!(
+                    "- record: slo:probe_error:ratio_rate{window}\n        expr: 1 - avg by (namespace) (avg_over_time(probe_success{{service=\"hello\"}}[{window}]))\n        labels:\n          service: \"hello\"\n          slo: \"availability\"\n"
+                )),
+                "{window}: {rest}"
+            );
+        }
+        assert!(
+            rest.contains(
+                "- alert: HelloAvailabilityProbeBurnRatePage1h\n        expr: |\n          slo:probe_error:ratio_rate1h{service=\"hello\",slo=\"availability\"} > (14.4 * (1 - 0.999))\n          and\n          slo:probe_error:ratio_rate5m{service=\"hello\",slo=\"availability\"} > (14.4 * (1 - 0.999))\n        labels:\n          severity: \"page\"\n"
+            ),
+            "{rest}"
+        );
+        assert!(
+            rest.contains("- alert: HelloAvailabilityProbeSLIMetricsAbsent\n        expr: absent(probe_success{service=\"hello\"})\n        for: 10m\n"),
+            "{rest}"
+        );
+    }
+
+    #[test]
+    fn one_probe_sli_per_service_and_none_without_an_availability_slo() {
+        let latency_only = render("x", &[Slo::new("latency", "", 0.99, Sli::latency(0.1))]);
+        assert!(!latency_only.contains("probe_success"), "{latency_only}");
+        // Two availability SLOs: the probes go under the first one's objective, once.
+        let two = render(
+            "x",
+            &[
+                Slo::new("latency", "", 0.99, Sli::latency(0.1)),
+                Slo::new("availability", "", 0.995, Sli::availability()),
+                Slo::new(
+                    "writes",
+                    "",
+                    0.999,
+                    Sli::Availability {
+                        routes: crate::slo::Routes::Only(&["/w"]),
+                    },
+                ),
+            ],
+        );
+        assert_eq!(
+            two.matches("- record: slo:probe_error:ratio_rate5m\n")
+                .count(),
+            1
+        );
+        assert!(
+            two.contains("  - name: \"x-slo-availability-probe\"\n"),
+            "{two}"
+        );
+        assert!(
+            two.contains("slo:probe_error:ratio_rate1h{service=\"x\",slo=\"availability\"} > (14.4 * (1 - 0.995))"),
+            "{two}"
+        );
     }
 
     #[test]
