@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Renders every overlay under deploy/kubernetes/overlays, validates it against the Kubernetes
-# $K8S_VERSION schemas (default 1.37.0, the newest kubernetes-validate knows; --strict) and runs structural checks on it (rollout
+# schemas of each version in $K8S_VERSIONS (--strict; default the supported minimum, 1.30.0,
+# where preStop.sleep is on by default, and 1.37.0, the newest kubernetes-validate knows;
+# K8S_VERSION=x.y.z checks one) and runs structural checks on it (rollout
 # strategy, probes, securityContext, resources, and that each Deployment has its Service, HPA,
-# PodDisruptionBudget, NetworkPolicy, ServiceMonitor and PrometheusRule). Prints one OK line per
+# PodDisruptionBudget, NetworkPolicy, ServiceMonitor, Probe and PrometheusRule). Prints one OK line per
 # overlay; exits nonzero on the first overlay that fails.
 #
 # Usage (from the repository root): bash deploy/kubernetes/validate.sh
@@ -11,7 +13,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-k8s_version="${K8S_VERSION:-1.37.0}"
+# The minimum is README's ("Kubernetes"): 1.29's schema has preStop.sleep too, but behind an
+# alpha feature gate that is off, so the schemas alone cannot reject 1.29.
+k8s_versions="${K8S_VERSIONS:-${K8S_VERSION:-1.30.0 1.37.0}}"
 
 if [[ -z "${KUBECTL:-}" ]]; then
   KUBECTL=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
@@ -38,20 +42,27 @@ for overlay_dir in "$here"/overlays/*/; do
   "$KUBECTL" kustomize "$overlay_dir" >"$rendered" || fail "$overlay: kustomize failed"
 
   # Schema validation. A missing schema is only a warning to kubernetes-validate, which would
-  # let a mistyped apiVersion through: only the Prometheus Operator CRDs may lack one.
-  report="$tmp/$overlay.validate"
-  rc=0
-  kubernetes-validate --strict --quiet -k "$k8s_version" "$rendered" >"$report" 2>&1 || rc=$?
-  unexpected="$(grep -v -e "Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1" \
-    -e "Couldn't find schema for kind PrometheusRule with api version monitoring.coreos.com/v1" "$report" || true)"
-  if [[ -n "$unexpected" ]]; then
-    sed "s|$rendered|$overlay|" <<<"$unexpected" >&2
-  fi
-  if [[ $rc -ne 0 || -n "$unexpected" ]]; then
-    fail "$overlay: schema validation failed (Kubernetes $k8s_version, strict)"
-  fi
+  # let a mistyped apiVersion through: only the Prometheus Operator's and cert-manager's CRDs
+  # may lack one (kubernetes-validate ships the built-in kinds' schemas only); the checks
+  # below read the fields of theirs that matter here.
+  for k8s_version in $k8s_versions; do
+    report="$tmp/$overlay.validate"
+    rc=0
+    kubernetes-validate --strict --quiet -k "$k8s_version" "$rendered" >"$report" 2>&1 || rc=$?
+    unexpected="$(grep -v -e "Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1" \
+      -e "Couldn't find schema for kind PrometheusRule with api version monitoring.coreos.com/v1" \
+      -e "Couldn't find schema for kind Probe with api version monitoring.coreos.com/v1" \
+      -e "Couldn't find schema for kind Certificate with api version cert-manager.io/v1" \
+      -e "Couldn't find schema for kind Issuer with api version cert-manager.io/v1" "$report" || true)"
+    if [[ -n "$unexpected" ]]; then
+      sed "s|$rendered|$overlay|" <<<"$unexpected" >&2
+    fi
+    if [[ $rc -ne 0 || -n "$unexpected" ]]; then
+      fail "$overlay: schema validation failed (Kubernetes $k8s_version, strict)"
+    fi
+  done
 
-  python3 - "$rendered" "$overlay" "$k8s_version" <<'PY'
+  python3 - "$rendered" "$overlay" "${k8s_versions// /, }" <<'PY'
 import re
 import sys
 
@@ -99,6 +110,24 @@ for d in docs:
     counts[d["kind"]] = counts.get(d["kind"], 0) + 1
 external_secrets = set()
 secret_keys = {name(d): set(d.get("data") or {}) | set(d.get("stringData") or {}) for d in by_kind("Secret")}
+# A cert-manager Certificate writes its Secret (tls.crt, tls.key) once its Issuer is in the render.
+issuers = {name(d) for d in by_kind("Issuer")}
+for issuer in by_kind("Issuer"):
+    ca_secret = dig(issuer, "spec", "ca", "secretName")
+    if ca_secret and ("Secret", ca_secret) not in present:
+        external_secrets.add(ca_secret)
+for cert in by_kind("Certificate"):
+    cw = f"Certificate {name(cert)}"
+    if dig(cert, "spec", "issuerRef", "kind") in (None, "Issuer") and dig(cert, "spec", "issuerRef", "name") not in issuers:
+        err(f"{cw}: Issuer {dig(cert, 'spec', 'issuerRef', 'name')!r} is not in the render")
+    namespace = cert["metadata"].get("namespace")
+    dns_names = dig(cert, "spec", "dnsNames") or [""]
+    svc_name = dns_names[0]
+    for dns in dns_names[1:]:
+        if not dns.startswith(f"{svc_name}.{namespace}.svc"):
+            err(f"{cw}: DNS name {dns!r} is not Service {svc_name} in namespace {namespace}")
+    present.add(("Secret", dig(cert, "spec", "secretName")))
+    secret_keys[dig(cert, "spec", "secretName")] = {"tls.crt", "tls.key"}
 
 for dep in by_kind("Deployment"):
     n = name(dep)
@@ -296,6 +325,24 @@ for dep in by_kind("Deployment"):
     if f"{n}-slo" not in rule_names:
         err(f"{where}: no PrometheusRule {n}-slo")
 
+    # Probe: the blackbox exporter probes the public port through the Service's full name, and
+    # the targets carry service=<name>, which the generated probe SLI selects.
+    public = [p for p in (svc["spec"].get("ports", []) if svc is not None else []) if p.get("name") in ("http", "https")]
+    probes = [p for p in by_kind("Probe") if dig(p, "spec", "targets", "staticConfig", "labels", "service") == n]
+    if not probes:
+        err(f"{where}: no Probe has targets labelled service={n!r} (the probe SLI selects probe_success{{service={n!r}}})")
+    for p in probes:
+        pw = f"Probe {name(p)}"
+        if not dig(p, "spec", "prober", "url") or not p["spec"].get("module"):
+            err(f"{pw}: needs spec.prober.url and spec.module")
+        namespace = p["metadata"].get("namespace")
+        wanted = {f"{q.get('name')}://{n}.{namespace}.svc:{q['port']}/" for q in public}
+        for target in dig(p, "spec", "targets", "staticConfig", "static") or []:
+            if not any(target.startswith(w) for w in wanted):
+                err(f"{pw}: target {target!r} is not the public port of Service {n} in {namespace} ({sorted(wanted)})")
+        if not dig(p, "spec", "targets", "staticConfig", "static"):
+            err(f"{pw}: no static targets")
+
 # Referenced ConfigMaps must be rendered; Secrets may be managed out of band only in prod.
 for dep in by_kind("Deployment"):
     for v in dep["spec"]["template"]["spec"].get("volumes", []):
@@ -311,6 +358,41 @@ for cm in by_kind("ConfigMap"):
             err(f"ConfigMap {name(cm)}: {key} contains a URL with credentials; move it to a Secret")
 if overlay == "dev" and external_secrets:
     err(f"dev: Secrets referenced but not generated: {', '.join(sorted(external_secrets))}")
+# Ingress: each backend is a Service port of the render, each host is covered by TLS, and the
+# services behind it believe the controller's X-Forwarded-For (server.trusted_proxies).
+for ing in by_kind("Ingress"):
+    iw = f"Ingress {name(ing)}"
+    tls_hosts = {h for t in ing["spec"].get("tls", []) for h in t.get("hosts", [])}
+    for t in ing["spec"].get("tls", []):
+        if t.get("secretName") and ("Secret", t["secretName"]) not in present:
+            external_secrets.add(t["secretName"])
+    for rule in ing["spec"].get("rules", []):
+        if rule.get("host") not in tls_hosts:
+            err(f"{iw}: host {rule.get('host')!r} has no TLS")
+        for path in dig(rule, "http", "paths") or []:
+            backend = dig(path, "backend", "service") or {}
+            svc = next((x for x in services if name(x) == backend.get("name")), None)
+            port = dig(backend, "port", "name")
+            if svc is None or port not in {p.get("name") for p in svc["spec"].get("ports", [])}:
+                err(f"{iw}: backend {backend.get('name')}:{port} is not a Service port of the render")
+                continue
+            if port == "admin":
+                err(f"{iw}: the admin port must never be routed publicly")
+            dep = next((d for d in by_kind("Deployment") if name(d) == name(svc)), None)
+            env = {e["name"] for c in dig(dep, "spec", "template", "spec", "containers") or [] for e in c.get("env", [])}
+            if f"{name(svc).upper()}__SERVER__TRUSTED_PROXIES" not in env:
+                err(f"{iw}: Deployment {name(svc)} is behind it but sets no {name(svc).upper()}__SERVER__TRUSTED_PROXIES")
+
+# prod runs exactly the images a release chose: pinned by digest, not only by tag.
+if overlay == "prod":
+    for dep in by_kind("Deployment"):
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            if not re.search(r"@sha256:[0-9a-f]{64}$", c.get("image", "")):
+                err(f"Deployment {name(dep)} container {c['name']}: prod image {c.get('image')!r} is not pinned by digest")
+
+# The alerts about the monitoring itself (Watchdog, TargetDown, ProbeFailing).
+if "stack" not in rule_names:
+    err(f"{overlay}: no PrometheusRule stack (components/monitoring)")
 namespaces = {d.get("metadata", {}).get("namespace") for d in docs if d["kind"] != "Namespace"}
 if len(namespaces) != 1 or not ({("Namespace", ns) for ns in namespaces} <= present):
     err(f"{overlay}: every resource must be in one namespace that the overlay creates, got {namespaces}")

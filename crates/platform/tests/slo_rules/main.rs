@@ -1,6 +1,7 @@
 //! The rule generator against the real tool: `promtool check rules` accepts what it renders for
 //! every kind of SLI, including route lists that need regex escaping and counter ratios.
-//! hello's committed rules and their behaviour tests run in hello's own suite.
+//! hello's committed rules and their behaviour tests run in hello's own suite. Also: the stack
+//! alerts for Kubernetes are compose's, so the two cannot drift.
 
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
 #![allow(clippy::unwrap_used)]
@@ -63,6 +64,32 @@ fn promtool_accepts_rules_for_every_kind_of_sli() {
 fn promtool_accepts_rules_without_slos() {
     let path = write("slo_rules_none.yml", &rules::render("empty", &[]));
     promtool(&["check", "rules", path.to_str().unwrap()]);
+}
+
+/// `deploy/kubernetes/components/monitoring/stack-prometheusrule.yaml` carries exactly the groups
+/// of `deploy/prometheus/rules/stack.yml`: Watchdog, TargetDown and ProbeFailing mean the same on
+/// Kubernetes as under compose.
+#[test]
+fn kubernetes_stack_rules_are_the_compose_stack_rules() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let read = |relative: &str| -> serde_yaml_ng::Value {
+        let text = std::fs::read_to_string(deploy.join(relative)).unwrap();
+        serde_yaml_ng::from_str(&text).unwrap()
+    };
+    let compose = read("prometheus/rules/stack.yml");
+    let kubernetes = read("kubernetes/components/monitoring/stack-prometheusrule.yaml");
+    assert_eq!(kubernetes["kind"], "PrometheusRule");
+    let names: Vec<_> = compose["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Watchdog", "TargetDown", "ProbeFailing"]);
+    assert!(
+        kubernetes["spec"]["groups"] == compose["groups"],
+        "stack-prometheusrule.yaml differs from deploy/prometheus/rules/stack.yml; edit both together"
+    );
 }
 
 /// Runs promtool, failing with its output; returns its stdout, or `None` when promtool is not
