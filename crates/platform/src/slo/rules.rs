@@ -254,46 +254,32 @@ fn render_probe_group(out: &mut String, service: &str, slo: &Slo, runbook: &str)
         // No bad-event guard, unlike the request tiers: probes arrive at a steady pace whatever
         // the traffic, so a ratio is never taken over a handful of events.
         let threshold = format!("({} * (1 - {}))", tier.burn_rate, slo.objective);
-        let _ = writeln!(
+        burn_rate_alert(
             out,
-            "      - alert: {prefix}BurnRate{}{}",
-            camel_case(tier.severity),
-            tier.long_window
+            &BurnRateAlert {
+                prefix: &prefix,
+                expr: &format!(
+                    "          slo:probe_error:ratio_rate{}{matchers} > {threshold}\n          and\n          slo:probe_error:ratio_rate{}{matchers} > {threshold}",
+                    tier.long_window, tier.short_window
+                ),
+                slo,
+                service,
+                tier,
+                summary: &format!(
+                    "{service}'s black-box probes are failing at {}x the {} error budget or faster ({} over {} and {})",
+                    tier.burn_rate, slo.name, tier.severity, tier.long_window, tier.short_window
+                ),
+                description: &format!(
+                    "{} Unlike the request-based SLI, the probes still count when no replica is left to answer.",
+                    describe(slo, tier).replacen(
+                        &format!("{} error ratio", slo.name),
+                        &format!("Failed-probe ratio of {service}'s public endpoint"),
+                        1
+                    )
+                ),
+                runbook,
+            },
         );
-        out.push_str("        expr: |\n");
-        let _ = writeln!(
-            out,
-            "          slo:probe_error:ratio_rate{}{matchers} > {threshold}\n          and\n          slo:probe_error:ratio_rate{}{matchers} > {threshold}",
-            tier.long_window, tier.short_window
-        );
-        out.push_str("        labels:\n");
-        let _ = writeln!(out, "          severity: {}", quote(tier.severity));
-        let _ = writeln!(out, "          slo: {}", quote(slo.name));
-        let _ = writeln!(out, "          service: {}", quote(service));
-        let _ = writeln!(out, "          long_window: {}", quote(tier.long_window));
-        let _ = writeln!(out, "          short_window: {}", quote(tier.short_window));
-        out.push_str("        annotations:\n");
-        let _ = writeln!(
-            out,
-            "          summary: {}",
-            quote(&format!(
-                "{service}'s black-box probes are failing at {}x the {} error budget or faster ({} over {} and {})",
-                tier.burn_rate, slo.name, tier.severity, tier.long_window, tier.short_window
-            ))
-        );
-        let _ = writeln!(
-            out,
-            "          description: {}",
-            quote(&format!(
-                "{} Unlike the request-based SLI, the probes still count when no replica is left to answer.",
-                describe(slo, tier).replacen(
-                    &format!("{} error ratio", slo.name),
-                    &format!("Failed-probe ratio of {service}'s public endpoint"),
-                    1
-                )
-            ))
-        );
-        let _ = writeln!(out, "          runbook_url: {}", quote(runbook));
     }
     ticket_alert(
         out,
@@ -433,44 +419,25 @@ fn render_alert_rules(
     for tier in TIERS {
         let threshold = format!("({} * (1 - {}))", tier.burn_rate, slo.objective);
         let bad_events = over(&selectors.bad, "increase", tier.long_window);
-        let _ = writeln!(
+        burn_rate_alert(
             out,
-            "      - alert: {prefix}BurnRate{}{}",
-            camel_case(tier.severity),
-            tier.long_window
+            &BurnRateAlert {
+                prefix: &prefix,
+                expr: &format!(
+                    "          (\n            slo:sli_error:ratio_rate{}{matchers} > {threshold}\n          and\n            slo:sli_error:ratio_rate{}{matchers} > {threshold}\n          )\n          and on(namespace) {bad_events} >= {}",
+                    tier.long_window, tier.short_window, tier.min_bad_events
+                ),
+                slo,
+                service,
+                tier,
+                summary: &format!(
+                    "{service} is burning its {} error budget at {}x or faster ({} over {} and {})",
+                    slo.name, tier.burn_rate, tier.severity, tier.long_window, tier.short_window
+                ),
+                description: &describe(slo, tier),
+                runbook,
+            },
         );
-        out.push_str("        expr: |\n");
-        let _ = writeln!(
-            out,
-            "          (\n            slo:sli_error:ratio_rate{}{matchers} > {threshold}\n          and\n            slo:sli_error:ratio_rate{}{matchers} > {threshold}\n          )",
-            tier.long_window, tier.short_window
-        );
-        let _ = writeln!(
-            out,
-            "          and on(namespace) {bad_events} >= {}",
-            tier.min_bad_events
-        );
-        out.push_str("        labels:\n");
-        let _ = writeln!(out, "          severity: {}", quote(tier.severity));
-        let _ = writeln!(out, "          slo: {}", quote(slo.name));
-        let _ = writeln!(out, "          service: {}", quote(service));
-        let _ = writeln!(out, "          long_window: {}", quote(tier.long_window));
-        let _ = writeln!(out, "          short_window: {}", quote(tier.short_window));
-        out.push_str("        annotations:\n");
-        let _ = writeln!(
-            out,
-            "          summary: {}",
-            quote(&format!(
-                "{service} is burning its {} error budget at {}x or faster ({} over {} and {})",
-                slo.name, tier.burn_rate, tier.severity, tier.long_window, tier.short_window
-            ))
-        );
-        let _ = writeln!(
-            out,
-            "          description: {}",
-            quote(&describe(slo, tier))
-        );
-        let _ = writeln!(out, "          runbook_url: {}", quote(runbook));
     }
     ticket_alert(
         out,
@@ -488,6 +455,49 @@ fn render_alert_rules(
             runbook,
         },
     );
+}
+
+/// One burn-rate tier's alert, `<prefix>BurnRate<Severity><long window>`: `expr` is the literal
+/// block's body (indented lines), the labels name the SLO, the tier's severity and its windows.
+struct BurnRateAlert<'a> {
+    prefix: &'a str,
+    expr: &'a str,
+    slo: &'a Slo,
+    service: &'a str,
+    tier: &'a Tier,
+    summary: &'a str,
+    description: &'a str,
+    runbook: &'a str,
+}
+
+fn burn_rate_alert(out: &mut String, alert: &BurnRateAlert<'_>) {
+    let _ = writeln!(
+        out,
+        "      - alert: {}BurnRate{}{}",
+        alert.prefix,
+        camel_case(alert.tier.severity),
+        alert.tier.long_window
+    );
+    out.push_str("        expr: |\n");
+    let _ = writeln!(out, "{}", alert.expr);
+    out.push_str("        labels:\n");
+    let _ = writeln!(out, "          severity: {}", quote(alert.tier.severity));
+    let _ = writeln!(out, "          slo: {}", quote(alert.slo.name));
+    let _ = writeln!(out, "          service: {}", quote(alert.service));
+    let _ = writeln!(
+        out,
+        "          long_window: {}",
+        quote(alert.tier.long_window)
+    );
+    let _ = writeln!(
+        out,
+        "          short_window: {}",
+        quote(alert.tier.short_window)
+    );
+    out.push_str("        annotations:\n");
+    let _ = writeln!(out, "          summary: {}", quote(alert.summary));
+    let _ = writeln!(out, "          description: {}", quote(alert.description));
+    let _ = writeln!(out, "          runbook_url: {}", quote(alert.runbook));
 }
 
 /// A ticket alert that fires after `for_`, labelled with its service (and SLO).
