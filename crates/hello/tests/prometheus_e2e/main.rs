@@ -289,10 +289,21 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
     // Every group evaluates without errors, and the alerts are loaded.
     let rules = prometheus.api("/api/v1/rules", &[]).await;
     let groups = rules["groups"].as_array().unwrap();
+    // One group per SLO, the probe SLI's and the dependency alerts'.
+    let mut names: Vec<_> = groups
+        .iter()
+        .map(|group| group["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
     assert_eq!(
-        groups.len(),
-        3,
-        "one group per SLO and the dependency alerts: {rules}"
+        names,
+        [
+            "hello-dependencies",
+            "hello-slo-availability",
+            "hello-slo-availability-probe",
+            "hello-slo-latency"
+        ],
+        "{rules}"
     );
     let mut alerts = Vec::new();
     for group in groups {
@@ -307,6 +318,7 @@ async fn recording_rules_give_the_error_ratios_of_real_traffic() {
         "HelloAvailabilityBurnRatePage1h",
         "HelloLatencyBurnRatePage1h",
         "HelloAvailabilitySLIMetricsAbsent",
+        "HelloAvailabilityProbeBurnRatePage1h",
         "HelloDependencyFailing",
     ] {
         assert!(
