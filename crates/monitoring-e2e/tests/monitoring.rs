@@ -147,6 +147,88 @@ fn yaml_to_json(text: &str) -> Value {
     serde_json::to_value(yaml).expect("YAML that maps to JSON")
 }
 
+/// Prometheus on the committed `prometheus.yml` (addresses rewritten, scrapes and evaluations
+/// every second, the committed rules) and Alertmanager on `alertmanager_yml`, on free ports with
+/// their files and logs in `dir`. Prometheus starts once Alertmanager and every port in
+/// `ready_first` answer `/-/ready`. `None` when either program is not installed.
+struct Monitoring {
+    _alertmanager: Tool,
+    _prometheus: Tool,
+    prometheus_port: u16,
+}
+
+impl Monitoring {
+    async fn start(
+        dir: &Path,
+        mut addresses: Addresses,
+        alertmanager_yml: String,
+        ready_first: &[u16],
+    ) -> Option<Monitoring> {
+        let deploy = repo().join("deploy/prometheus");
+        let (prometheus_port, alertmanager_port) = (free_port(), free_port());
+        addresses.insert("localhost:9090", format!("127.0.0.1:{prometheus_port}"));
+        addresses.insert(
+            "alertmanager:9093",
+            format!("127.0.0.1:{alertmanager_port}"),
+        );
+        let committed =
+            std::fs::read_to_string(deploy.join("prometheus.yml")).expect("committed file");
+        let prometheus_yml =
+            monitoring_e2e::prometheus_config(&committed, &addresses, &deploy.join("rules"), "1s")
+                .expect("prometheus.yml rewrites");
+        let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
+        let alertmanager = Tool::start(
+            "prometheus-alertmanager",
+            &[
+                config_file(dir, "alertmanager.yml", alertmanager_yml),
+                listen(alertmanager_port),
+                format!("--storage.path={}", dir.join("alertmanager").display()),
+                "--cluster.listen-address=".to_owned(),
+            ],
+            dir,
+        )?;
+        // Prometheus learns its Alertmanager through discovery, which syncs every 5 s; an alert
+        // that fired before then is sent again only after the resend delay, which the test
+        // shortens along with the intervals.
+        let client = reqwest::Client::new();
+        for port in ready_first.iter().chain([&alertmanager_port]) {
+            let ready = format!("http://127.0.0.1:{port}/-/ready");
+            eventually_within(PATIENCE, || async {
+                let response = client.get(&ready).send().await;
+                response.is_ok_and(|response| response.status().is_success())
+            })
+            .await;
+        }
+        let prometheus = Tool::start(
+            "prometheus",
+            &[
+                config_file(dir, "prometheus.yml", prometheus_yml),
+                listen(prometheus_port),
+                format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+                "--rules.alert.resend-delay=1s".to_owned(),
+            ],
+            dir,
+        )?;
+        Some(Monitoring {
+            _alertmanager: alertmanager,
+            _prometheus: prometheus,
+            prometheus_port,
+        })
+    }
+
+    /// The URL of `path` on Prometheus.
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.prometheus_port)
+    }
+}
+
+/// Writes `text` to `dir/file` and returns the `--config.file=` argument that names it.
+fn config_file(dir: &Path, file: &str, text: String) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("scratch file");
+    format!("--config.file={}", path.display())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_blackbox_and_alertmanager_watch_the_four_services() {
     let deploy = repo().join("deploy/prometheus");
@@ -168,88 +250,37 @@ async fn prometheus_blackbox_and_alertmanager_watch_the_four_services() {
         .collect();
 
     let (webhook_url, received) = webhook().await;
-    let (prometheus_port, alertmanager_port, blackbox_port) =
-        (free_port(), free_port(), free_port());
+    let blackbox_port = free_port();
     let mut addresses = Addresses::default();
     for (name, api, admin, process) in &services {
         addresses.insert(format!("{name}:{api}"), process.api.to_string());
         addresses.insert(format!("{name}:{admin}"), process.admin.to_string());
     }
-    addresses.insert("localhost:9090", format!("127.0.0.1:{prometheus_port}"));
-    addresses.insert(
-        "alertmanager:9093",
-        format!("127.0.0.1:{alertmanager_port}"),
-    );
     addresses.insert("blackbox:9115", format!("127.0.0.1:{blackbox_port}"));
-
     let read = |file: &str| std::fs::read_to_string(deploy.join(file)).expect("committed file");
-    let prometheus_yml = monitoring_e2e::prometheus_config(
-        &read("prometheus.yml"),
-        &addresses,
-        &deploy.join("rules"),
-        "1s",
-    )
-    .expect("prometheus.yml rewrites");
-    let write = |file: &str, text: String| {
-        let path = dir.join(file);
-        std::fs::write(&path, text).expect("scratch file");
-        format!("--config.file={}", path.display())
-    };
-    let prometheus_config = write("prometheus.yml", prometheus_yml);
-    let alertmanager_config = write(
-        "alertmanager.yml",
-        monitoring_e2e::alertmanager_config(&read("alertmanager.yml"), &webhook_url),
-    );
-    let blackbox_config = write(
-        "blackbox.yml",
-        monitoring_e2e::blackbox_config(&read("blackbox.yml"), &tls_dir),
-    );
-    let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
-
     let Some(_blackbox) = Tool::start(
         "prometheus-blackbox-exporter",
-        &[blackbox_config, listen(blackbox_port)],
-        &dir,
-    ) else {
-        return;
-    };
-    let Some(_alertmanager) = Tool::start(
-        "prometheus-alertmanager",
         &[
-            alertmanager_config,
-            listen(alertmanager_port),
-            format!("--storage.path={}", dir.join("alertmanager").display()),
-            "--cluster.listen-address=".to_owned(),
+            config_file(
+                &dir,
+                "blackbox.yml",
+                monitoring_e2e::blackbox_config(&read("blackbox.yml"), &tls_dir),
+            ),
+            format!("--web.listen-address=127.0.0.1:{blackbox_port}"),
         ],
         &dir,
     ) else {
         return;
     };
-    // Prometheus learns its Alertmanager through discovery, which syncs every 5 s; an alert that
-    // fired before then is sent again only after the resend delay, which the test shortens
-    // along with the intervals.
+    let alertmanager_yml =
+        monitoring_e2e::alertmanager_config(&read("alertmanager.yml"), &webhook_url);
+    let Some(monitoring) =
+        Monitoring::start(&dir, addresses, alertmanager_yml, &[blackbox_port]).await
+    else {
+        return;
+    };
     let client = reqwest::Client::new();
-    for port in [alertmanager_port, blackbox_port] {
-        let ready = format!("http://127.0.0.1:{port}/-/ready");
-        eventually_within(PATIENCE, || async {
-            let response = client.get(&ready).send().await;
-            response.is_ok_and(|response| response.status().is_success())
-        })
-        .await;
-    }
-    let Some(_prometheus) = Tool::start(
-        "prometheus",
-        &[
-            prometheus_config,
-            listen(prometheus_port),
-            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
-            "--rules.alert.resend-delay=1s".to_owned(),
-        ],
-        &dir,
-    ) else {
-        return;
-    };
-    let prometheus = |path: &str| format!("http://127.0.0.1:{prometheus_port}{path}");
+    let prometheus = |path: &str| monitoring.url(path);
     let logs = dir.display();
 
     // Every job of the committed config has its targets, and all are up.
@@ -552,66 +583,16 @@ async fn a_postgres_outage_burns_the_budget_pages_and_resolves() {
     assert_eq!(put.status(), 204);
 
     let (webhook_url, received) = webhook().await;
-    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
     let mut addresses = Addresses::default();
     addresses.insert("hello:8081", hello.api.to_string());
     addresses.insert("hello:9081", hello.admin.to_string());
-    addresses.insert("localhost:9090", format!("127.0.0.1:{prometheus_port}"));
-    addresses.insert(
-        "alertmanager:9093",
-        format!("127.0.0.1:{alertmanager_port}"),
-    );
-    let read = |file: &str| std::fs::read_to_string(deploy.join(file)).expect("committed file");
-    let prometheus_yml = monitoring_e2e::prometheus_config(
-        &read("prometheus.yml"),
-        &addresses,
-        &deploy.join("rules"),
-        "1s",
-    )
-    .expect("prometheus.yml rewrites");
-    let write = |file: &str, text: String| {
-        let path = dir.join(file);
-        std::fs::write(&path, text).expect("scratch file");
-        format!("--config.file={}", path.display())
-    };
-    let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
-    let Some(_alertmanager) = Tool::start(
-        "prometheus-alertmanager",
-        &[
-            write(
-                "alertmanager.yml",
-                monitoring_e2e::alertmanager_config_without_waits(
-                    &read("alertmanager.yml"),
-                    &webhook_url,
-                ),
-            ),
-            listen(alertmanager_port),
-            format!("--storage.path={}", dir.join("alertmanager").display()),
-            "--cluster.listen-address=".to_owned(),
-        ],
-        &dir,
-    ) else {
+    let committed = std::fs::read_to_string(deploy.join("alertmanager.yml")).expect("committed");
+    let alertmanager_yml =
+        monitoring_e2e::alertmanager_config_without_waits(&committed, &webhook_url);
+    let Some(monitoring) = Monitoring::start(&dir, addresses, alertmanager_yml, &[]).await else {
         return;
     };
-    let ready = format!("http://127.0.0.1:{alertmanager_port}/-/ready");
-    eventually_within(PATIENCE, || async {
-        let response = client.get(&ready).send().await;
-        response.is_ok_and(|response| response.status().is_success())
-    })
-    .await;
-    let Some(_prometheus) = Tool::start(
-        "prometheus",
-        &[
-            write("prometheus.yml", prometheus_yml),
-            listen(prometheus_port),
-            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
-            "--rules.alert.resend-delay=1s".to_owned(),
-        ],
-        &dir,
-    ) else {
-        return;
-    };
-    let prometheus = |path: &str| format!("http://127.0.0.1:{prometheus_port}{path}");
+    let prometheus = |path: &str| monitoring.url(path);
     let alerts_url = prometheus("/api/v1/alerts");
     let query = |promql: &str| {
         let url = prometheus("/api/v1/query");
