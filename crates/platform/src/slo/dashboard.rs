@@ -71,6 +71,13 @@ pub fn render_with(service: &str, slos: &[Slo], metrics: &[ServiceMetric]) -> St
     for slo in slos {
         slo_panels(&mut layout, service, slo);
     }
+    // The rules record the probe SLI under the first availability SLO ([`rules::render`]).
+    if let Some(slo) = slos
+        .iter()
+        .find(|slo| matches!(slo.sli, crate::slo::Sli::Availability { .. }))
+    {
+        probe_panels(&mut layout, service, slo);
+    }
     red_panels(&mut layout, service);
     if !metrics.is_empty() {
         service_panels(&mut layout, service, metrics);
@@ -177,12 +184,28 @@ pub fn overview(services: &[OverviewService<'_>]) -> String {
 
 /// The recorded error ratio of `slo` over `window`, in the chosen namespaces.
 fn recorded_ratio(service: &str, slo: &Slo, window: &str) -> String {
+    scoped_rule(&rules::ratio_rule(window), service, slo)
+}
+
+/// The recording rule `rule` of `service`'s `slo`, in the chosen namespaces.
+fn scoped_rule(rule: &str, service: &str, slo: &Slo) -> String {
     format!(
-        "{}{{service={},slo={},namespace=~\"$namespace\"}}",
-        rules::ratio_rule(window),
+        "{rule}{{service={},slo={},namespace=~\"$namespace\"}}",
         quoted(service),
         quoted(slo.name)
     )
+}
+
+/// The probe-based availability SLI of `slo`: the share of failed black-box probes of the public
+/// endpoint, which still counts when no replica is left to answer a request.
+fn probe_panels(layout: &mut Layout, service: &str, slo: &Slo) {
+    let ratio = |window: &str| scoped_rule(&rules::probe_ratio_rule(window), service, slo);
+    layout.row(&format!("SLO {}, from black-box probes", slo.name));
+    let text = SliText {
+        what: "probe ",
+        events: "the failed-probe ratio",
+    };
+    sli_panels(layout, slo, &text, &ratio, &mut |_| {}, 16);
 }
 
 /// What differs between two dashboards; the rest of the JSON is the same for all.
@@ -466,30 +489,47 @@ fn thresholds(red_below: f64, green_from: f64) -> Value {
     })
 }
 
-fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
+/// How the SLO panels of one SLI are titled: `what` names the SLI in the titles, `events` says
+/// in the descriptions what its ratio is made of.
+struct SliText<'a> {
+    what: &'a str,
+    events: &'a str,
+}
+
+/// The budget remaining and the SLI over the compliance window as stats, then (after `between`)
+/// the burn rate over every alerting window, all from `ratio(window)`, the recorded error ratio.
+fn sli_panels(
+    layout: &mut Layout,
+    slo: &Slo,
+    text: &SliText<'_>,
+    ratio: &dyn Fn(&str) -> String,
+    between: &mut dyn FnMut(&mut Layout),
+    burn_width: u64,
+) {
     let window = duration_label(slo.window.as_secs());
     let budget = number(slo.error_budget());
-    let ratio = |window: &str| recorded_ratio(service, slo, window);
-    layout.row(&format!("SLO {}: {}", slo.name, slo.description));
-
+    let (what, events) = (text.what, text.events);
     layout.add(
         4,
         Panel::stat(
-            format!("{}: error budget remaining ({window})", slo.name),
+            format!("{}: {what}error budget remaining ({window})", slo.name),
             format!(
-                "1 - (bad ratio over {window}) / error budget ({budget}); below 0 the SLO is missed."
+                "1 - ({events} over {window}) / error budget ({budget}); below 0 the SLO is missed."
             ),
             "percentunit",
             thresholds(0.0, 0.25),
         )
-        .target(format!("1 - {} / {budget}", ratio(&window)), "{{namespace}}"),
+        .target(
+            format!("1 - {} / {budget}", ratio(&window)),
+            "{{namespace}}",
+        ),
     );
     layout.add(
         4,
         Panel::stat(
-            format!("{}: SLI ({window})", slo.name),
+            format!("{}: {what}SLI ({window})", slo.name),
             format!(
-                "1 - bad/total over the last {window}, a ratio of sums; the objective is {}.",
+                "1 - {events} over the last {window}; the objective is {}.",
                 slo.objective
             ),
             "percentunit",
@@ -497,24 +537,11 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
         )
         .target(format!("1 - {}", ratio(&window)), "{{namespace}}"),
     );
-
-    let mut sli = Panel::timeseries(
-        format!("{}: SLI over {window} vs objective", slo.name),
-        format!(
-            "1 - bad/total over the last {window}, as a ratio of sums; the objective is {}.",
-            slo.objective
-        ),
-        "percentunit",
-    )
-    .target(format!("1 - {}", ratio(&window)), "SLI {{namespace}}")
-    .target(format!("vector({})", slo.objective), "objective");
-    sli.thresholds = Some(thresholds(slo.objective, slo.objective));
-    layout.add(8, sli);
-
+    between(layout);
     let mut burn = Panel::timeseries(
-        format!("{}: burn rate", slo.name),
+        format!("{}: {what}burn rate", slo.name),
         format!(
-            "Error ratio / error budget per window; 1 spends the budget in exactly {window}, \
+            "{events} / error budget, per window; 1 spends the budget in exactly {window}, \
              14.4 over 1h pages."
         ),
         "none",
@@ -526,7 +553,38 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
             &format!("{label} {{{{namespace}}}}"),
         );
     }
-    layout.add(8, burn);
+    layout.add(burn_width, burn);
+}
+
+fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
+    let window = duration_label(slo.window.as_secs());
+    let ratio = |window: &str| recorded_ratio(service, slo, window);
+    layout.row(&format!("SLO {}: {}", slo.name, slo.description));
+    let text = SliText {
+        what: "",
+        events: "the bad ratio (a ratio of sums)",
+    };
+    sli_panels(
+        layout,
+        slo,
+        &text,
+        &ratio,
+        &mut |layout| {
+            let mut sli = Panel::timeseries(
+                format!("{}: SLI over {window} vs objective", slo.name),
+                format!(
+                    "1 - bad/total over the last {window}, as a ratio of sums; the objective is {}.",
+                    slo.objective
+                ),
+                "percentunit",
+            )
+            .target(format!("1 - {}", ratio(&window)), "SLI {{namespace}}")
+            .target(format!("vector({})", slo.objective), "objective");
+            sli.thresholds = Some(thresholds(slo.objective, slo.objective));
+            layout.add(8, sli);
+        },
+        8,
+    );
 }
 
 fn red_panels(layout: &mut Layout, service: &str) {

@@ -89,9 +89,9 @@ fn promtool_check(exprs: &[String]) {
 fn every_dashboard_expression_is_valid_promql() {
     let rendered = dashboard::render("hello", &slos());
     let exprs = dashboard::expressions(&rendered).unwrap();
-    // 4 SLOs × (budget and SLI stats + SLI and objective + 7 burn rates) + 4 RED + storage +
-    // CPU + memory.
-    assert_eq!(exprs.len(), 4 * 11 + 7, "{exprs:#?}");
+    // 4 SLOs × (budget and SLI stats + SLI and objective + 7 burn rates), the probe SLI of the
+    // first availability SLO (2 stats + 7 burn rates), 4 RED + storage + CPU + memory.
+    assert_eq!(exprs.len(), 4 * 11 + 9 + 7, "{exprs:#?}");
     for expr in &exprs {
         assert!(!expr.contains("datasource"), "{expr}");
         if expr.starts_with("vector(") {
@@ -246,6 +246,8 @@ fn the_dashboard_queries_only_metrics_the_platform_exports_or_the_rules_record()
     );
     // The parse found what the dashboard is about, so the check above is not vacuous.
     for wanted in [
+        "slo:probe_error:ratio_rate30d",
+        "slo:probe_error:ratio_rate5m",
         "slo:sli_error:ratio_rate30d",
         "slo:sli_error:ratio_rate5m",
         "slo:sli_error:ratio_rate3d",
