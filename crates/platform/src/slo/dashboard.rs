@@ -205,7 +205,8 @@ fn probe_panels(layout: &mut Layout, service: &str, slo: &Slo) {
         what: "probe ",
         events: "the failed-probe ratio",
     };
-    sli_panels(layout, slo, &text, &ratio, &mut |_| {}, 16);
+    budget_stats(layout, slo, &text, &ratio);
+    layout.add(16, burn_panel(slo, &text, &ratio));
 }
 
 /// What differs between two dashboards; the rest of the JSON is the same for all.
@@ -496,15 +497,13 @@ struct SliText<'a> {
     events: &'a str,
 }
 
-/// The budget remaining and the SLI over the compliance window as stats, then (after `between`)
-/// the burn rate over every alerting window, all from `ratio(window)`, the recorded error ratio.
-fn sli_panels(
+/// The budget remaining and the SLI over the compliance window as stats, from `ratio(window)`,
+/// the recorded error ratio.
+fn budget_stats(
     layout: &mut Layout,
     slo: &Slo,
     text: &SliText<'_>,
     ratio: &dyn Fn(&str) -> String,
-    between: &mut dyn FnMut(&mut Layout),
-    burn_width: u64,
 ) {
     let window = duration_label(slo.window.as_secs());
     let budget = number(slo.error_budget());
@@ -537,7 +536,13 @@ fn sli_panels(
         )
         .target(format!("1 - {}", ratio(&window)), "{{namespace}}"),
     );
-    between(layout);
+}
+
+/// The burn rate over every alerting window, from `ratio(window)`.
+fn burn_panel(slo: &Slo, text: &SliText<'_>, ratio: &dyn Fn(&str) -> String) -> Panel {
+    let window = duration_label(slo.window.as_secs());
+    let budget = number(slo.error_budget());
+    let (what, events) = (text.what, text.events);
     let mut burn = Panel::timeseries(
         format!("{}: {what}burn rate", slo.name),
         format!(
@@ -553,7 +558,7 @@ fn sli_panels(
             &format!("{label} {{{{namespace}}}}"),
         );
     }
-    layout.add(burn_width, burn);
+    burn
 }
 
 fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
@@ -564,27 +569,20 @@ fn slo_panels(layout: &mut Layout, service: &str, slo: &Slo) {
         what: "",
         events: "the bad ratio (a ratio of sums)",
     };
-    sli_panels(
-        layout,
-        slo,
-        &text,
-        &ratio,
-        &mut |layout| {
-            let mut sli = Panel::timeseries(
-                format!("{}: SLI over {window} vs objective", slo.name),
-                format!(
-                    "1 - bad/total over the last {window}, as a ratio of sums; the objective is {}.",
-                    slo.objective
-                ),
-                "percentunit",
-            )
-            .target(format!("1 - {}", ratio(&window)), "SLI {{namespace}}")
-            .target(format!("vector({})", slo.objective), "objective");
-            sli.thresholds = Some(thresholds(slo.objective, slo.objective));
-            layout.add(8, sli);
-        },
-        8,
-    );
+    budget_stats(layout, slo, &text, &ratio);
+    let mut sli = Panel::timeseries(
+        format!("{}: SLI over {window} vs objective", slo.name),
+        format!(
+            "1 - bad/total over the last {window}, as a ratio of sums; the objective is {}.",
+            slo.objective
+        ),
+        "percentunit",
+    )
+    .target(format!("1 - {}", ratio(&window)), "SLI {{namespace}}")
+    .target(format!("vector({})", slo.objective), "objective");
+    sli.thresholds = Some(thresholds(slo.objective, slo.objective));
+    layout.add(8, sli);
+    layout.add(8, burn_panel(slo, &text, &ratio));
 }
 
 fn red_panels(layout: &mut Layout, service: &str) {
