@@ -704,7 +704,8 @@ impl Drop for Browser {
 
 /// Asserts that the SLO material committed under `deploy/` (`deploy` is its path) is what the
 /// declaration generates now: `prometheus/rules/<service>.yml`, `grafana/dashboards/<service>.json`,
-/// `openslo/<service>.yaml` and `kubernetes/base/<service>/prometheusrule.yaml`. A stale file
+/// `openslo/<service>.yaml`, `kubernetes/base/<service>/prometheusrule.yaml` and the Helm
+/// chart's copy, `helm/sre-service/files/rules/<service>.yaml`. A stale file
 /// fails with the command that regenerates it.
 pub fn assert_generated_slo_files<S>(deploy: &std::path::Path, service: &Service<S>)
 where
@@ -712,7 +713,7 @@ where
 {
     let (slos, dashboard) = (service.slos(), service.dashboard());
     let service = service.name();
-    let files: [(String, &str, String); 4] = [
+    let files: [(String, &str, String); 5] = [
         (
             format!("prometheus/rules/{service}.yml"),
             "rules",
@@ -730,6 +731,12 @@ where
         ),
         (
             format!("kubernetes/base/{service}/prometheusrule.yaml"),
+            "prometheus-rule",
+            crate::slo::rules::render_prometheus_rule(service, slos),
+        ),
+        // The Helm chart carries the same rule: a chart cannot read files outside itself.
+        (
+            format!("helm/sre-service/files/rules/{service}.yaml"),
             "prometheus-rule",
             crate::slo::rules::render_prometheus_rule(service, slos),
         ),

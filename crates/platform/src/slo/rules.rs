@@ -222,7 +222,7 @@ fn render_groups(service: &str, slos: &[Slo], runbooks: &str) -> String {
 }
 
 /// `probe_success{service="<service>"}`: every blackbox probe of the service's public endpoint.
-fn probe_selector(service: &str) -> String {
+pub(crate) fn probe_selector(service: &str) -> String {
     format!("{PROBE_SUCCESS}{{service={}}}", quoted(service))
 }
 

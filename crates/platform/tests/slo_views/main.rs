@@ -276,12 +276,17 @@ fn parse_yaml(yaml: &str) -> Vec<Value> {
 }
 
 #[test]
-fn openslo_is_yaml_with_one_document_per_slo() {
+fn openslo_is_yaml_with_one_document_per_slo_and_the_probe_sli() {
     let slos = slos();
     let yaml = openslo::render("hello", &slos);
     let documents = parse_yaml(&yaml);
-    // A leading `---` yields no empty document in YAML; every SLO is one document.
-    assert_eq!(documents.len(), slos.len(), "{yaml}");
+    // A leading `---` yields no empty document in YAML; every SLO is one document, and the
+    // probe-based availability SLI one more.
+    assert_eq!(documents.len(), slos.len() + 1, "{yaml}");
+    let probe = &documents[slos.len()];
+    assert_eq!(probe["metadata"]["name"], "hello-availability-probe");
+    let probe_ratio = &probe["spec"]["indicator"]["spec"]["ratioMetric"];
+    assert_eq!(probe_ratio["counter"], false, "probe_success is a gauge");
     let mut queries = Vec::new();
     for (document, slo) in documents.iter().zip(&slos) {
         assert_eq!(document["apiVersion"], "openslo/v1");
@@ -307,6 +312,14 @@ fn openslo_is_yaml_with_one_document_per_slo() {
             assert_eq!(source["type"], "Prometheus", "{part} of {name}");
             queries.push(source["spec"]["query"].as_str().unwrap().to_owned());
         }
+    }
+    for part in ["good", "total"] {
+        queries.push(
+            probe_ratio[part]["metricSource"]["spec"]["query"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     promtool_check(&queries);
 }
