@@ -54,13 +54,3 @@ pub fn slos() -> Vec<Slo> {
         ),
     ]
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_slo_is_valid() {
-        for slo in super::slos() {
-            assert_eq!(slo.validate(), Ok(()), "{}", slo.name);
-        }
-    }
-}

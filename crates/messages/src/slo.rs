@@ -1,31 +1,8 @@
-//! messages' service level objectives.
+//! messages's service level objectives.
 
-use platform::slo::{Sli, Slo};
+use platform::slo::Slo;
 
 /// Availability 99.9% and latency 99% under 50 ms, both over 30 days.
 pub fn slos() -> Vec<Slo> {
-    vec![
-        Slo::new(
-            "availability",
-            "Requests answered without a server error (not 5xx).",
-            0.999,
-            Sli::availability(),
-        ),
-        Slo::new(
-            "latency",
-            "Requests answered within 50 ms.",
-            0.99,
-            Sli::latency(0.05),
-        ),
-    ]
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_slo_is_valid() {
-        for slo in super::slos() {
-            assert_eq!(slo.validate(), Ok(()), "{}", slo.name);
-        }
-    }
+    Slo::http_pair(0.05)
 }

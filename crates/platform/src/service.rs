@@ -108,7 +108,25 @@ where
     }
 
     /// Declares the service's SLOs; rules, dashboards, OpenSLO and `/slo` come from these.
+    ///
+    /// # Panics
+    ///
+    /// When a declaration is invalid ([`Slo::validate`](crate::slo::Slo::validate)) or two
+    /// share a name: SLOs are code, so this is a bug, found by the first test that builds the
+    /// service rather than by a dashboard that stays empty.
     pub fn with_slos(mut self, slos: Vec<crate::slo::Slo>) -> Self {
+        let mut names = std::collections::HashSet::new();
+        for slo in &slos {
+            if let Err(error) = slo.validate() {
+                panic!("service {}: {error}", self.name);
+            }
+            assert!(
+                names.insert(slo.name),
+                "service {}: two SLOs are named `{}`",
+                self.name,
+                slo.name
+            );
+        }
         self.slos = slos;
         self
     }
@@ -414,5 +432,39 @@ impl<S> Context<S> {
             }),
         );
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slo::{Sli, Slo};
+
+    fn demo() -> Service {
+        Service::new("demo", "0.1.0", 8089, |_context: Context| async {
+            Ok(Router::new())
+        })
+    }
+
+    #[test]
+    fn valid_slos_are_taken() {
+        assert_eq!(demo().with_slos(Slo::http_pair(0.1)).slos().len(), 2);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "service demo: SLO `latency`: latency threshold 0.12s is not a histogram bucket bound"
+    )]
+    fn an_invalid_slo_is_refused_where_the_service_hands_it_over() {
+        let _ = demo().with_slos(Slo::http_pair(0.12));
+    }
+
+    #[test]
+    #[should_panic(expected = "service demo: two SLOs are named `availability`")]
+    fn two_slos_of_one_name_are_refused() {
+        let _ = demo().with_slos(vec![
+            Slo::new("availability", "a", 0.999, Sli::availability()),
+            Slo::new("availability", "b", 0.99, Sli::availability()),
+        ]);
     }
 }

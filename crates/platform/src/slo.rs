@@ -10,6 +10,8 @@
 //!     Slo::new("latency", "Requests answered within 100 ms.", 0.99, Sli::latency(0.1)),
 //! ];
 //! assert!((slos[1].error_budget() - 0.01).abs() < 1e-12);
+//! // The same pair, as most HTTP services declare it:
+//! assert_eq!(Slo::http_pair(0.1), slos);
 //! ```
 
 pub mod budget;
@@ -18,6 +20,7 @@ pub mod openslo;
 pub(crate) mod promql;
 pub mod rules;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::metrics::BUCKETS;
@@ -31,7 +34,7 @@ pub struct Slo {
     /// Short name, `[a-z_]+`, unique within the service (`availability`, `latency`).
     pub name: &'static str,
     /// One sentence for humans: what "good" means.
-    pub description: &'static str,
+    pub description: Cow<'static, str>,
     /// The target ratio of good events, e.g. `0.999`.
     pub objective: f64,
     /// The compliance window. Default 30 days.
@@ -94,14 +97,46 @@ impl Sli {
 
 impl Slo {
     /// An SLO over the default 30-day window.
-    pub fn new(name: &'static str, description: &'static str, objective: f64, sli: Sli) -> Slo {
+    pub fn new(
+        name: &'static str,
+        description: impl Into<Cow<'static, str>>,
+        objective: f64,
+        sli: Sli,
+    ) -> Slo {
         Slo {
             name,
-            description,
+            description: description.into(),
             objective,
             window: Duration::from_secs(30 * 24 * 3600),
             sli,
         }
+    }
+
+    /// The two SLOs an HTTP service starts from, over every route but the probes and 30 days:
+    /// `availability`, 99.9% of requests answered without a server error, and `latency`, 99%
+    /// answered within `threshold_seconds` (a histogram bucket bound, as [`Sli::latency`]).
+    ///
+    /// ```
+    /// let [availability, latency] = platform::slo::Slo::http_pair(0.05).try_into().unwrap();
+    /// assert_eq!((availability.name, availability.objective), ("availability", 0.999));
+    /// assert_eq!(latency.description, "Requests answered within 50 ms.");
+    /// ```
+    pub fn http_pair(threshold_seconds: f64) -> Vec<Slo> {
+        let milliseconds = (threshold_seconds * 1000.0).round();
+        vec![
+            Slo::new(
+                "availability",
+                "Requests answered without a server error (not 5xx).",
+                0.999,
+                Sli::availability(),
+            ),
+            Slo::new(
+                "latency",
+                format!("Requests answered within {milliseconds} ms."),
+                0.99,
+                Sli::latency(threshold_seconds),
+            ),
+        ]
     }
 
     /// The allowed ratio of bad events, `1 - objective`.
@@ -110,7 +145,8 @@ impl Slo {
     }
 
     /// Checks the declaration: a sane objective and name, and a latency threshold that is a
-    /// bucket bound. Services call it in a unit test; `run` refuses to start on an error.
+    /// bucket bound. [`Service::with_slos`](crate::Service::with_slos) checks every SLO a
+    /// service hands over, so no service needs its own test of it.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.is_empty()
             || !self

@@ -27,6 +27,7 @@
 //! [`Budgets::record_ratio`] with the SLO's name wherever it increments the counters the SLO's
 //! `bad` and `total` selectors name, so `/slo` and Prometheus agree.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -248,7 +249,7 @@ impl Track {
             .collect();
         SloReport {
             name: self.slo.name,
-            description: self.slo.description,
+            description: self.slo.description.clone(),
             objective: self.slo.objective,
             error_budget: budget,
             window: duration_label(slo_window),
@@ -360,7 +361,7 @@ pub struct SloReport {
     /// The SLO's name.
     pub name: &'static str,
     /// What "good" means.
-    pub description: &'static str,
+    pub description: Cow<'static, str>,
     /// The target ratio of good events.
     pub objective: f64,
     /// `1 - objective`.

@@ -33,7 +33,7 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
             slo,
             &name,
             &display,
-            slo.description,
+            &slo.description,
             ratio,
         );
     }

@@ -295,7 +295,7 @@ fn openslo_is_yaml_with_one_document_per_slo_and_the_probe_sli() {
         assert_eq!(document["metadata"]["name"], name.as_str());
         let spec = &document["spec"];
         assert_eq!(spec["service"], "hello");
-        assert_eq!(spec["description"], slo.description);
+        assert_eq!(spec["description"], slo.description.as_ref());
         assert_eq!(spec["budgetingMethod"], "Occurrences");
         assert_eq!(spec["timeWindow"][0]["duration"], "30d");
         assert_eq!(spec["timeWindow"][0]["isRolling"], true);
