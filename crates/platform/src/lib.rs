@@ -1,6 +1,7 @@
 //! The SRE platform every service embeds: a service declares its routes, storage shape and
 //! settings; the platform runs it the same way as every other service.
 //!
+//! - [`clock`]: the injected wall clock services read "now" from.
 //! - [`config`]: defaults < TOML file < `<SVC>__SECTION__KEY`; the only reader of the environment.
 //! - [`run()`]: the shared command line (`serve`, `check-config`, `migrate`).
 //! - [`service`]: what a service hands the platform ([`Service`], [`Context`]).
@@ -18,6 +19,7 @@
 //! - `testing` (feature `testing`): `TestApp` for services' tests.
 
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod health;
 pub mod http;
