@@ -7,23 +7,23 @@ pub mod domain;
 pub mod error;
 pub mod routes;
 pub mod slo;
+pub mod state;
 
-use std::sync::Arc;
-
+use platform::clock::WallClock;
 use utoipa::OpenApi;
 
-/// The service with the real clock (today, UTC).
+/// The service with the system clock.
 pub fn service() -> platform::Service {
-    service_with_clock(Arc::new(|| time::OffsetDateTime::now_utc().date()))
+    service_with_clock(WallClock::system())
 }
 
 /// The service with an injected clock, so tests pin "today".
-pub fn service_with_clock(clock: routes::Clock) -> platform::Service {
+pub fn service_with_clock(clock: WallClock) -> platform::Service {
     platform::Service::new("hello", env!("CARGO_PKG_VERSION"), 8081, move |context| {
         let clock = clock.clone();
         async move {
             let store = context.key_value("hello").await?;
-            Ok(routes::router(routes::AppState { store, clock }))
+            Ok(routes::router(state::AppState { store, clock }))
         }
     })
     .with_openapi(routes::ApiDoc::openapi)

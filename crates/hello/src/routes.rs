@@ -2,8 +2,9 @@
 //!
 //! - `PUT /hello/{username}` `{"dateOfBirth":"YYYY-MM-DD"}` → 204.
 //! - `GET /hello/{username}` → 200 `{"message":"Hello, <username>! …"}`, 404 when unknown.
-
-use std::sync::Arc;
+//!
+//! The platform documents and answers what every route shares (413, 415, 503, …; see
+//! `platform::http::openapi::document`); the annotations here list what hello itself says.
 
 use axum::Router;
 use axum::extract::State;
@@ -12,24 +13,12 @@ use axum::routing::get;
 use platform::http::json::Json;
 use platform::http::path::Path;
 use platform::http::problem::ProblemDocument;
-use platform::storage::KeyValue;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{self, DateOfBirth, Username};
 use crate::error::HelloError;
-
-/// Today's date, UTC. Injected so tests pin it.
-pub type Clock = Arc<dyn Fn() -> time::Date + Send + Sync>;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Birthdays, keyed by username, valued `YYYY-MM-DD`.
-    pub store: Arc<dyn KeyValue>,
-    /// Today's date.
-    pub clock: Clock,
-}
+use crate::state::AppState;
 
 /// The body of `PUT /hello/{username}`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -65,10 +54,7 @@ pub fn router(state: AppState) -> Router {
     responses(
         (status = 204, description = "Saved"),
         (status = 400, description = "Invalid username or malformed JSON", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the limit", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "Missing or invalid dateOfBirth, or not before today", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 async fn put_birthday(
@@ -77,7 +63,7 @@ async fn put_birthday(
     Json(body): Json<SaveBirthday>,
 ) -> Result<StatusCode, HelloError> {
     let username = Username::parse(&username)?;
-    let birth = DateOfBirth::parse(&body.date_of_birth, (state.clock)())?;
+    let birth = DateOfBirth::parse(&body.date_of_birth, state.clock.today_utc())?;
     state
         .store
         .put(username.as_str(), birth.to_iso().as_bytes())
@@ -94,7 +80,6 @@ async fn put_birthday(
         (status = 200, description = "The greeting", body = Greeting),
         (status = 400, description = "Invalid username", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No birthday stored for this user", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 async fn get_birthday(
@@ -111,7 +96,7 @@ async fn get_birthday(
         .ok()
         .and_then(|raw| DateOfBirth::parse_stored(raw).ok())
         .ok_or_else(|| HelloError::CorruptValue(username.as_str().to_owned()))?;
-    let message = domain::greeting(&username, birth, (state.clock)());
+    let message = domain::greeting(&username, birth, state.clock.today_utc());
     Ok(axum::Json(Greeting { message }))
 }
 

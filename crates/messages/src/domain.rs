@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use platform::clock::WallClock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -146,13 +147,24 @@ impl ListingKey {
 /// messages stored in the same nanosecond still get distinct, ordered listing keys.
 #[derive(Debug, Default)]
 pub struct FirstSeenClock {
+    wall: WallClock,
     last: AtomicU64,
 }
 
 impl FirstSeenClock {
+    /// Stamps from `wall`.
+    pub fn new(wall: WallClock) -> FirstSeenClock {
+        FirstSeenClock {
+            wall,
+            last: AtomicU64::new(0),
+        }
+    }
+
     /// A time strictly after every earlier one this clock gave.
     pub fn next(&self) -> u64 {
-        let now = std::time::SystemTime::now()
+        let now = self
+            .wall
+            .now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
             .unwrap_or_default();

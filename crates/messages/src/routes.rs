@@ -4,9 +4,12 @@
 //! - `GET /messages/{digest}` → 200 `{"message": "..."}`, 404 with `err_msg` when unknown.
 //! - `GET /messages` and `GET /all-messages` → `{"digestList": [...], "next": "<cursor>"}` in
 //!   first-insertion order.
+//!
+//! The platform documents and answers what every route shares (400 for malformed JSON, 401
+//! with the bearer scheme, 415, 503, …; see `platform::http::openapi::document`); the
+//! annotations here list what messages itself says.
 
 use platform::http::openapi::BearerScheme;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -19,30 +22,15 @@ use platform::http::path::Path;
 use platform::http::problem::ProblemDocument;
 use platform::http::query::Query;
 use platform::http::ratelimit::RateLimiter;
-use platform::storage::{BatchOutcome, BatchWrite, KeyValue};
+use platform::storage::{BatchOutcome, BatchWrite};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::Tokens;
-use crate::domain::{Digest, FirstSeenClock, LISTING_PREFIX, ListingKey, Record};
+use crate::domain::{Digest, LISTING_PREFIX, ListingKey, Record};
 use crate::error::MessagesError;
-
-/// The counter of messages stored for the first time.
-pub const STORED_TOTAL: &str = "messages_stored_total";
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Records keyed by digest, and the listing's entries (empty values) under
-    /// [`LISTING_PREFIX`](crate::domain::LISTING_PREFIX).
-    pub store: Arc<dyn KeyValue>,
-    /// Longest message, in UTF-8 bytes.
-    pub max_bytes: usize,
-    /// Largest page of the listing.
-    pub max_page: usize,
-    /// Stamps new messages.
-    pub clock: Arc<FirstSeenClock>,
-}
+use crate::metrics::STORED_TOTAL;
+use crate::state::AppState;
 
 /// The body of `POST /messages`: a JSON object (never an array, which serde would otherwise
 /// read positionally) with a string `message`.
@@ -135,13 +123,9 @@ pub fn router(state: AppState, tokens: Tokens, limiter: RateLimiter) -> Router {
     responses(
         (status = 201, description = "Stored, or already stored: the digest", body = Stored,
             headers(("location" = String, description = "/messages/<digest>"))),
-        (status = 400, description = "Malformed JSON", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "Message or body over the limit", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "`message` missing or not a string", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]
@@ -174,7 +158,7 @@ async fn post_message(
         ])
         .await?;
     match written {
-        BatchOutcome::Applied => metrics::counter!(STORED_TOTAL).increment(1),
+        BatchOutcome::Applied => ::metrics::counter!(STORED_TOTAL).increment(1),
         BatchOutcome::Conflict { .. } => {
             // Already stored, and so already listed, unless it was stored before the two
             // became one write and the process died between them (never acknowledged then).
@@ -215,10 +199,8 @@ async fn read_record(state: &AppState, digest: &Digest) -> Result<Record, Messag
     responses(
         (status = 200, description = "The message", body = Message),
         (status = 400, description = "Not a digest", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such message; the body also carries `err_msg`", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]
@@ -241,9 +223,7 @@ async fn get_message(
     responses(
         (status = 200, description = "A page of digests", body = DigestList),
         (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]
@@ -262,9 +242,7 @@ async fn list_messages(
     responses(
         (status = 200, description = "A page of digests", body = DigestList),
         (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Authentication is on and the bearer token is missing or wrong", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]

@@ -1,7 +1,6 @@
 //! `spawn_app` and one method per endpoint.
 
-use std::sync::Arc;
-
+use platform::clock::WallClock;
 use platform::testing::{Backend, TestApp};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -17,7 +16,8 @@ pub(crate) async fn spawn_with(
     today: Date,
     overrides: &[(&str, &str)],
 ) -> HelloApp {
-    let service = hello::service_with_clock(Arc::new(move || today));
+    let midnight = std::time::SystemTime::from(today.midnight().assume_utc());
+    let service = hello::service_with_clock(WallClock::fixed(midnight));
     let mut all = vec![("storage.url", storage_url)];
     all.extend_from_slice(overrides);
     HelloApp {
