@@ -1,33 +1,19 @@
 //! What an HTTP load sends: one file per service under `scenario/`.
 //!
 //! A scenario gives the requests to send once before the load (fixtures) and, per connection, an
-//! endless stream of requests. The runner in `http` owns connections, timing and counting.
+//! endless stream of requests. The runners in `http` own connections, timing and counting.
 
 pub mod hello;
 pub mod messages;
 pub mod notes;
 
 use anyhow::bail;
-use bytes::Bytes;
-use hyper::Method;
 use hyper::header::HeaderValue;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::http::Endpoint;
-
-/// One request, without host: the runner adds `Host` and, for a body, `Content-Type`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestSpec {
-    /// The method.
-    pub method: Method,
-    /// Path and query, origin form (`/hello/alice`).
-    pub path: String,
-    /// A JSON body, if any.
-    pub json_body: Option<Bytes>,
-    /// The `Authorization` header, if any (notes' bearer token).
-    pub authorization: Option<HeaderValue>,
-}
+use crate::http::client::Endpoint;
+pub use crate::http::client::RequestSpec;
 
 /// The requests of one connection, generated as it goes.
 pub trait RequestStream: Send {
@@ -269,6 +255,8 @@ impl RequestStream for MixStream {
 
 #[cfg(test)]
 mod tests {
+    use hyper::Method;
+
     use super::*;
 
     fn bearer() -> Account {

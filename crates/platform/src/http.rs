@@ -1,4 +1,4 @@
-//! The HTTP stack every service runs, in one function, in the order DESIGN.md gives.
+//! The HTTP stack every service runs, in one function, outermost layer first:
 //!
 //! request id → observe (trace span, metrics, problem rendering) → catch panic → timeout → body
 //! limit → concurrency limit with load shedding → security headers → routes.

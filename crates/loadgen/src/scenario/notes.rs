@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{Account, HttpScenario, RequestSpec, RequestStream};
-use crate::http::{Endpoint, Reply};
+use crate::http::client::{Endpoint, Reply};
 
 /// Notes the list reads: a page's worth, as `crates/notes/bench/bench.sh` has.
 pub const LISTED_NOTES: usize = 20;

@@ -6,49 +6,15 @@
 //! the report into BENCHMARKS.md; `soak` holds one server at a fixed rate for a minute and
 //! watches its memory.
 //!
-//! Modules: `client` (the protocol), `schedule` (when to send), `payload` (the stamp),
-//! `accounting` (sequence checks, latencies), `fanout` and `idle` (the scenarios), `servers`
-//! (spawning servers, their CPU and RSS), `report`, `bench` and `soak`.
-
-mod accounting;
-mod bench;
-mod client;
-mod fanout;
-mod idle;
-mod payload;
-mod report;
-mod schedule;
-mod servers;
-mod soak;
+//! The command line only; the load generator itself is the library's `loadgen::chat`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use loadgen::chat::{bench, fanout, idle, report, servers, soak};
 use loadgen::cli::{parse_duration, parse_fraction};
-
-/// The process-wide time base that payload stamps count from.
-mod clock {
-    use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
-
-    static BASE: OnceLock<Instant> = OnceLock::new();
-
-    fn base() -> Instant {
-        *BASE.get_or_init(Instant::now)
-    }
-
-    /// Nanoseconds since the base.
-    pub(crate) fn now_ns() -> u64 {
-        base().elapsed().as_nanos() as u64
-    }
-
-    /// The instant `ns` nanoseconds after the base.
-    pub(crate) fn instant_at(ns: u64) -> tokio::time::Instant {
-        (base() + Duration::from_nanos(ns)).into()
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,18 +1,18 @@
 //! `chatload soak`: one chat server (memory log and broker) under the fan-out scenario at a fixed
 //! rate, by default for a minute, its RSS sampled every second; fails on any gap, duplicate,
 //! missing delivery, closed connection or error frame, or on memory that keeps growing. The
-//! verdict and the `bench:soak` row are `loadgen::soak`'s, as for the HTTP services.
+//! verdict and the `bench:soak` row are `crate::soak`'s, as for the HTTP services.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::soak::{Sample, SoakReport};
 use anyhow::bail;
-use loadgen::soak::{Sample, SoakReport};
 use tokio::sync::watch;
 
-use crate::bench::passes;
-use crate::fanout::{self, FanoutResult, FanoutSpec};
-use crate::servers::{self, Backend, Probe, Server};
+use crate::chat::bench::passes;
+use crate::chat::fanout::{self, FanoutResult, FanoutSpec};
+use crate::chat::servers::{self, Backend, Probe, Server};
 
 /// Members of the soak's room, and how many of them publish.
 const MEMBERS: u32 = 100;
@@ -23,20 +23,20 @@ const LADDER_P99_MS: f64 = 100.0;
 
 /// What `soak` runs and how.
 #[derive(Debug, Clone)]
-pub(crate) struct SoakOptions {
+pub struct SoakOptions {
     /// Messages per second into the room.
-    pub(crate) rate: Option<f64>,
+    pub rate: Option<f64>,
     /// Or this fraction of the highest passing rate of `ladder`.
-    pub(crate) peak_fraction: Option<f64>,
-    pub(crate) ladder: Vec<f64>,
-    pub(crate) duration: Duration,
-    pub(crate) max_growth_kib_per_min: f64,
-    pub(crate) message_bytes: usize,
-    pub(crate) write: Option<PathBuf>,
+    pub peak_fraction: Option<f64>,
+    pub ladder: Vec<f64>,
+    pub duration: Duration,
+    pub max_growth_kib_per_min: f64,
+    pub message_bytes: usize,
+    pub write: Option<PathBuf>,
 }
 
 /// Runs the soak; returns whether it passed.
-pub(crate) async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
+pub async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
     let program = servers::chat_program()?;
     let server = Server::start(&program, Backend::Memory, "chat").await?;
     let probe = Probe::new(vec![server.pid]);
@@ -78,7 +78,7 @@ pub(crate) async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Some(rss_bytes) = loadgen::memory::rss_bytes(pid) {
+                    if let Some(rss_bytes) = crate::memory::rss_bytes(pid) {
                         samples.push(Sample { at_secs: started.elapsed().as_secs_f64(), rss_bytes });
                     }
                 }
@@ -96,7 +96,7 @@ pub(crate) async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
     let report = report(&spec, &run, samples, offered_from, options);
     println!("{}", report.summary());
     if let Some(path) = &options.write {
-        loadgen::soak::write(path, &report)?;
+        crate::soak::write(path, &report)?;
         eprintln!("Updated the soak table of {}.", path.display());
     }
     Ok(report.failures().is_empty())
@@ -158,7 +158,7 @@ fn report(
     .map(|(kind, count)| (kind.to_owned(), count))
     .collect();
     SoakReport {
-        when: loadgen::soak::now_utc(),
+        when: crate::soak::now_utc(),
         service: "chat".to_owned(),
         backend: "memory, TLS off".to_owned(),
         load: format!(
@@ -167,12 +167,12 @@ fn report(
         ),
         offered: format!(
             "{} msgs/s = {} deliveries/s ({offered_from})",
-            loadgen::report::thousands(spec.rate),
-            loadgen::report::thousands(spec.offered())
+            crate::report::thousands(spec.rate),
+            crate::report::thousands(spec.offered())
         ),
         achieved: format!(
             "{} deliveries/s",
-            loadgen::report::thousands(run.deliveries_per_sec())
+            crate::report::thousands(run.deliveries_per_sec())
         ),
         errors: error_kinds.values().sum(),
         error_kinds,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::cpu::CpuMeter;
+use crate::target::ready_address;
 use anyhow::{Context, bail};
-use loadgen::cpu::CpuMeter;
-use loadgen::target::ready_address;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -16,7 +16,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a server keeps history and fans out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
+pub enum Backend {
     /// One process, `memory:` log and broker.
     Memory,
     /// Log on Redis streams, broker NATS.
@@ -34,7 +34,7 @@ impl Backend {
         }
     }
 
-    pub(crate) fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Backend::Memory => "memory",
             Backend::RedisNats => "Redis log + NATS",
@@ -45,7 +45,7 @@ impl Backend {
 
 /// The environment of a benchmarked server: ephemeral ports, quiet logs (the ready line only),
 /// rate limiting out of the way, no drain delay on shutdown.
-pub(crate) fn environment(backend: Backend) -> Vec<(String, String)> {
+pub fn environment(backend: Backend) -> Vec<(String, String)> {
     let (storage, broker) = backend.urls();
     [
         ("CHAT__SERVER__LISTEN", "127.0.0.1:0"),
@@ -65,19 +65,15 @@ pub(crate) fn environment(backend: Backend) -> Vec<(String, String)> {
 
 /// A running server.
 #[derive(Debug)]
-pub(crate) struct Server {
-    pub(crate) addr: SocketAddr,
-    pub(crate) pid: u32,
+pub struct Server {
+    pub addr: SocketAddr,
+    pub pid: u32,
     child: Child,
 }
 
 impl Server {
     /// Starts `program serve` with `backend` and waits for its ready line.
-    pub(crate) async fn start(
-        program: &Path,
-        backend: Backend,
-        name: &str,
-    ) -> anyhow::Result<Server> {
+    pub async fn start(program: &Path, backend: Backend, name: &str) -> anyhow::Result<Server> {
         let mut child = Command::new(program)
             .arg("serve")
             .envs(environment(backend))
@@ -111,17 +107,17 @@ impl Server {
         Ok(Server { addr, pid, child })
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }
 
-    pub(crate) async fn stop(mut self) {
+    pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
 
 /// The chat binary next to this executable.
-pub(crate) fn chat_program() -> anyhow::Result<PathBuf> {
+pub fn chat_program() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("cannot find this executable")?;
     let program = me.with_file_name("chat");
     if !program.exists() {
@@ -135,17 +131,17 @@ pub(crate) fn chat_program() -> anyhow::Result<PathBuf> {
 
 /// CPU time and RSS of a set of server processes.
 #[derive(Debug, Clone)]
-pub(crate) struct Probe {
+pub struct Probe {
     pids: Vec<u32>,
 }
 
 impl Probe {
-    pub(crate) fn new(pids: Vec<u32>) -> Probe {
+    pub fn new(pids: Vec<u32>) -> Probe {
         Probe { pids }
     }
 
     /// Summed CPU time, `None` when any reading failed (or there are no PIDs).
-    pub(crate) fn cpu(&self) -> Option<Duration> {
+    pub fn cpu(&self) -> Option<Duration> {
         if self.pids.is_empty() {
             return None;
         }
@@ -156,7 +152,7 @@ impl Probe {
     }
 
     /// Summed resident set size in bytes.
-    pub(crate) fn rss_bytes(&self) -> Option<u64> {
+    pub fn rss_bytes(&self) -> Option<u64> {
         if self.pids.is_empty() {
             return None;
         }
@@ -165,13 +161,13 @@ impl Probe {
 }
 
 /// `VmRSS` of `pid` in bytes.
-pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     vm_rss(&status)
 }
 
 /// `VmRSS:   12345 kB` from the text of `/proc/<pid>/status`, in bytes.
-pub(crate) fn vm_rss(status: &str) -> Option<u64> {
+pub fn vm_rss(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)

@@ -22,20 +22,20 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::clock;
+use crate::chat::clock;
 
 /// Where the metronome and its publishers read the time, and how the metronome sleeps; injected
 /// so the schedule can be tested on a clock the test moves.
-pub(crate) trait Clock: Send + Sync + 'static {
+pub trait Clock: Send + Sync + 'static {
     /// Nanoseconds since the clock's base.
     fn now_ns(&self) -> u64;
     /// Blocks the calling thread until [`Clock::now_ns`] reaches `ns`.
     fn sleep_until(&self, ns: u64);
 }
 
-/// The process's monotonic clock ([`crate::clock`]) and the kernel's high-resolution sleep.
+/// The process's monotonic clock ([`crate::chat::clock`]) and the kernel's high-resolution sleep.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SystemClock;
+pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ns(&self) -> u64 {
@@ -56,22 +56,22 @@ impl Clock for SystemClock {
 
 /// One publisher's schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Schedule {
+pub struct Schedule {
     /// Nanoseconds since the clock base of the first message of the whole stream.
-    pub(crate) start_ns: u64,
+    pub start_ns: u64,
     /// No message is due at or after this (nanoseconds since the clock base).
-    pub(crate) end_ns: u64,
+    pub end_ns: u64,
     /// Messages per second over all publishers.
-    pub(crate) rate: f64,
+    pub rate: f64,
     /// How many publishers share the rate.
-    pub(crate) publishers: u32,
+    pub publishers: u32,
     /// This publisher's index, `0..publishers`.
-    pub(crate) index: u32,
+    pub index: u32,
 }
 
 impl Schedule {
     /// When message `k` of this publisher is due; `None` once that is past the end.
-    pub(crate) fn due_ns(&self, k: u64) -> Option<u64> {
+    pub fn due_ns(&self, k: u64) -> Option<u64> {
         let slot = k as f64 * f64::from(self.publishers) + f64::from(self.index);
         let due = self.start_ns + (slot * 1e9 / self.rate) as u64;
         (due < self.end_ns).then_some(due)
@@ -80,7 +80,7 @@ impl Schedule {
 
 /// Wakes publisher `g` of `publishers` when its messages fall due; see the module
 /// documentation. Ticks stop at the end of the schedule or when the metronome is dropped.
-pub(crate) struct Metronome {
+pub struct Metronome {
     clock: Arc<dyn Clock>,
     wakers: Arc<[Notify]>,
     stop: Arc<AtomicBool>,
@@ -97,7 +97,7 @@ impl std::fmt::Debug for Metronome {
 
 impl Metronome {
     /// A metronome for `publishers` publishers on `clock`, not yet ticking.
-    pub(crate) fn new(publishers: u32, clock: Arc<dyn Clock>) -> Metronome {
+    pub fn new(publishers: u32, clock: Arc<dyn Clock>) -> Metronome {
         Metronome {
             clock,
             wakers: (0..publishers).map(|_| Notify::new()).collect(),
@@ -107,7 +107,7 @@ impl Metronome {
     }
 
     /// What each publisher waits on: `tickers()[g]` is publisher `g`'s.
-    pub(crate) fn tickers(&self) -> Arc<[Ticker]> {
+    pub fn tickers(&self) -> Arc<[Ticker]> {
         (0..self.wakers.len())
             .map(|index| Ticker {
                 clock: self.clock.clone(),
@@ -120,7 +120,7 @@ impl Metronome {
     /// Ticks the whole stream from `start_ns` to `end_ns` at `rate` messages per second: slot
     /// `s` is due at `start + s / rate` and belongs to publisher `s % publishers`, as in
     /// [`Schedule`].
-    pub(crate) fn start(&mut self, start_ns: u64, end_ns: u64, rate: f64) -> std::io::Result<()> {
+    pub fn start(&mut self, start_ns: u64, end_ns: u64, rate: f64) -> std::io::Result<()> {
         let clock = self.clock.clone();
         let wakers = self.wakers.clone();
         let stop = self.stop.clone();
@@ -156,7 +156,7 @@ impl Metronome {
 }
 
 /// One publisher's side of the metronome.
-pub(crate) struct Ticker {
+pub struct Ticker {
     clock: Arc<dyn Clock>,
     wakers: Arc<[Notify]>,
     index: usize,
@@ -165,7 +165,7 @@ pub(crate) struct Ticker {
 impl Ticker {
     /// Returns once `due_ns` has come: at once when it already has, else at the first tick at or
     /// after it. Stale ticks (see the module documentation) only make it look at the clock again.
-    pub(crate) async fn until(&self, due_ns: u64) {
+    pub async fn until(&self, due_ns: u64) {
         while self.clock.now_ns() < due_ns {
             self.wakers[self.index].notified().await;
         }

@@ -4,18 +4,18 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::cpu::CpuMeter;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
-use loadgen::cpu::CpuMeter;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::accounting::{Counts, Histograms, SeqOutcome, SeqTracker, Window, record_all};
-use crate::client::{self, Incoming, Socket};
-use crate::clock;
-use crate::payload::{self, Stamp};
-use crate::schedule::{Metronome, Schedule, SystemClock, Ticker};
-use crate::servers::Probe;
+use crate::chat::accounting::{Counts, Histograms, SeqOutcome, SeqTracker, Window, record_all};
+use crate::chat::client::{self, Incoming, Socket};
+use crate::chat::clock;
+use crate::chat::payload::{self, Stamp};
+use crate::chat::schedule::{Metronome, Schedule, SystemClock, Ticker};
+use crate::chat::servers::Probe;
 
 /// Connections opened at once while setting up.
 const CONNECT_CONCURRENCY: usize = 64;
@@ -26,64 +26,64 @@ const SEND_BATCH: usize = 256;
 
 /// One fan-out run's parameters.
 #[derive(Debug, Clone)]
-pub(crate) struct FanoutSpec {
+pub struct FanoutSpec {
     /// Server URLs (`ws://host:port/ws`); members go round-robin over them.
-    pub(crate) urls: Vec<String>,
-    pub(crate) rooms: u32,
-    pub(crate) members: u32,
+    pub urls: Vec<String>,
+    pub rooms: u32,
+    pub members: u32,
     /// Publishers per room (they are members too).
-    pub(crate) publishers: u32,
+    pub publishers: u32,
     /// Messages per second over all rooms.
-    pub(crate) rate: f64,
-    pub(crate) warmup: Duration,
-    pub(crate) duration: Duration,
+    pub rate: f64,
+    pub warmup: Duration,
+    pub duration: Duration,
     /// How long receivers keep reading after the window for messages still in flight.
-    pub(crate) drain: Duration,
-    pub(crate) message_bytes: usize,
+    pub drain: Duration,
+    pub message_bytes: usize,
 }
 
 impl FanoutSpec {
     /// Deliveries per second offered: every message reaches every member of its room.
-    pub(crate) fn offered(&self) -> f64 {
+    pub fn offered(&self) -> f64 {
         self.rate * f64::from(self.members)
     }
 }
 
 /// What one run measured.
 #[derive(Debug, Clone)]
-pub(crate) struct FanoutResult {
-    pub(crate) counts: Counts,
-    pub(crate) histograms: Histograms,
-    pub(crate) window_secs: f64,
-    pub(crate) members: u32,
+pub struct FanoutResult {
+    pub counts: Counts,
+    pub histograms: Histograms,
+    pub window_secs: f64,
+    pub members: u32,
     /// Server CPU time over the window, when the server PIDs are known.
-    pub(crate) server_cpu: Option<Duration>,
+    pub server_cpu: Option<Duration>,
     /// Server RSS at the end of the window, bytes.
-    pub(crate) server_rss: Option<u64>,
-    pub(crate) loadgen_cpu: Option<Duration>,
+    pub server_rss: Option<u64>,
+    pub loadgen_cpu: Option<Duration>,
 }
 
 impl FanoutResult {
     /// Deliveries that arrived in the window, per second.
-    pub(crate) fn deliveries_per_sec(&self) -> f64 {
+    pub fn deliveries_per_sec(&self) -> f64 {
         self.counts.arrived_in_window as f64 / self.window_secs
     }
 
     /// Deliveries the window's messages should have made and did not (after the drain).
-    pub(crate) fn missing(&self) -> u64 {
+    pub fn missing(&self) -> u64 {
         (self.counts.window_sent * u64::from(self.members))
             .saturating_sub(self.counts.window_deliveries)
     }
 
-    pub(crate) fn latency_ms(&self, quantile: f64) -> f64 {
+    pub fn latency_ms(&self, quantile: f64) -> f64 {
         self.histograms.latency_us.value_at_quantile(quantile) as f64 / 1000.0
     }
 
-    pub(crate) fn send_lag_p99_ms(&self) -> f64 {
+    pub fn send_lag_p99_ms(&self) -> f64 {
         self.histograms.send_lag_us.value_at_quantile(0.99) as f64 / 1000.0
     }
 
-    pub(crate) fn server_cpu_us_per_delivery(&self) -> Option<f64> {
+    pub fn server_cpu_us_per_delivery(&self) -> Option<f64> {
         let cpu = self.server_cpu?;
         let deliveries = self.counts.arrived_in_window.max(1) as f64;
         Some(cpu.as_secs_f64() * 1e6 / deliveries)
@@ -106,11 +106,7 @@ struct Plan {
 }
 
 /// Runs the scenario once; `probe` reads the servers' CPU and RSS.
-pub(crate) async fn run(
-    spec: &FanoutSpec,
-    probe: &Probe,
-    tag: &str,
-) -> anyhow::Result<FanoutResult> {
+pub async fn run(spec: &FanoutSpec, probe: &Probe, tag: &str) -> anyhow::Result<FanoutResult> {
     if spec.urls.is_empty() || spec.members == 0 || spec.rooms == 0 || spec.rate <= 0.0 {
         bail!("fanout needs a URL, members, rooms and a positive rate");
     }

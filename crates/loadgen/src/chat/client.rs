@@ -12,14 +12,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A joined connection.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long connecting and joining may take.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A frame from the server, as far as the load generator cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Incoming<'a> {
+pub enum Incoming<'a> {
     /// `{"type":"message","seq":N,…,"text":"…",…}`: the text is borrowed, unescaped only when it
     /// holds no escapes (ours never do).
     Message { seq: u64, text: &'a str },
@@ -34,7 +34,7 @@ pub(crate) enum Incoming<'a> {
 }
 
 /// Classifies a text frame.
-pub(crate) fn classify(frame: &str) -> Incoming<'_> {
+pub fn classify(frame: &str) -> Incoming<'_> {
     if let Some(message) = fast_message(frame) {
         return message;
     }
@@ -67,19 +67,19 @@ fn fast_message(frame: &str) -> Option<Incoming<'_>> {
 }
 
 /// The join frame.
-pub(crate) fn join_frame(room: &str, name: &str) -> String {
+pub fn join_frame(room: &str, name: &str) -> String {
     serde_json::json!({ "type": "join", "room": room, "name": name }).to_string()
 }
 
 /// A send frame; `text` holds no characters JSON must escape (our payloads never do).
-pub(crate) fn send_frame(text: &str) -> String {
+pub fn send_frame(text: &str) -> String {
     format!(r#"{{"type":"send","text":"{text}"}}"#)
 }
 
 /// Connects to `url` (`ws://host:port/ws`) and joins `room` as `name`; returns the socket and
 /// the room's `last_seq` at the moment of joining. `small` keeps the client's buffers small, for
 /// many idle connections.
-pub(crate) async fn connect_and_join(
+pub async fn connect_and_join(
     url: &str,
     room: &str,
     name: &str,

@@ -1,20 +1,20 @@
 //! The payload each publisher sends: `<publisher>:<n>:<scheduled_ns>` padded with `.` to the
 //! requested size. The stamp is the *scheduled* send time in nanoseconds since the process-wide
-//! [`clock`](crate::clock) base, so a late sender shows up as latency (no coordinated omission).
+//! [`clock`](crate::chat::clock) base, so a late sender shows up as latency (no coordinated omission).
 
 /// What a payload says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
+pub struct Stamp {
     /// The global publisher index.
-    pub(crate) publisher: u32,
+    pub publisher: u32,
     /// The publisher's message number, from 0.
-    pub(crate) n: u64,
+    pub n: u64,
     /// When the message was scheduled, nanoseconds since the clock base.
-    pub(crate) scheduled_ns: u64,
+    pub scheduled_ns: u64,
 }
 
 /// The payload text for `stamp`, padded with `.` to `size` bytes (never truncated).
-pub(crate) fn encode(stamp: Stamp, size: usize) -> String {
+pub fn encode(stamp: Stamp, size: usize) -> String {
     let mut text = format!("{}:{}:{}:", stamp.publisher, stamp.n, stamp.scheduled_ns);
     if text.len() < size {
         text.extend(std::iter::repeat_n('.', size - text.len()));
@@ -23,7 +23,7 @@ pub(crate) fn encode(stamp: Stamp, size: usize) -> String {
 }
 
 /// The stamp at the start of a payload; `None` when it is not one of ours.
-pub(crate) fn parse(text: &str) -> Option<Stamp> {
+pub fn parse(text: &str) -> Option<Stamp> {
     let mut fields = text.splitn(4, ':');
     let publisher = fields.next()?.parse().ok()?;
     let n = fields.next()?.parse().ok()?;

@@ -14,45 +14,45 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{Semaphore, watch};
 
-use crate::client;
-use crate::servers::Probe;
+use crate::chat::client;
+use crate::chat::servers::Probe;
 
 /// Connections a worker opens at once.
 const CONNECT_CONCURRENCY: usize = 128;
 
 /// One idle run's parameters.
 #[derive(Debug, Clone)]
-pub(crate) struct IdleSpec {
-    pub(crate) urls: Vec<String>,
-    pub(crate) connections: u64,
+pub struct IdleSpec {
+    pub urls: Vec<String>,
+    pub connections: u64,
     /// Worker processes sharing the connections.
-    pub(crate) processes: u64,
+    pub processes: u64,
     /// Members per room; rooms fill one after the other.
-    pub(crate) room_size: u64,
+    pub room_size: u64,
     /// How long the connections are held after the RSS reading, before checking them.
-    pub(crate) hold: Duration,
+    pub hold: Duration,
 }
 
 /// What one idle run measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IdleResult {
-    pub(crate) requested: u64,
-    pub(crate) opened: u64,
-    pub(crate) failed: u64,
+pub struct IdleResult {
+    pub requested: u64,
+    pub opened: u64,
+    pub failed: u64,
     /// Still open after the hold.
-    pub(crate) still_open: u64,
-    pub(crate) rss_before: u64,
-    pub(crate) rss_after: u64,
+    pub still_open: u64,
+    pub rss_before: u64,
+    pub rss_after: u64,
 }
 
 impl IdleResult {
-    pub(crate) fn bytes_per_connection(&self) -> f64 {
+    pub fn bytes_per_connection(&self) -> f64 {
         self.rss_after.saturating_sub(self.rss_before) as f64 / self.opened.max(1) as f64
     }
 }
 
 /// The connections of worker `worker` of `processes`: `[first, first + count)`.
-pub(crate) fn share(connections: u64, processes: u64, worker: u64) -> (u64, u64) {
+pub fn share(connections: u64, processes: u64, worker: u64) -> (u64, u64) {
     let base = connections / processes;
     let extra = connections % processes;
     let first = worker * base + worker.min(extra);
@@ -60,7 +60,7 @@ pub(crate) fn share(connections: u64, processes: u64, worker: u64) -> (u64, u64)
 }
 
 /// Runs the scenario once against servers whose RSS `probe` reads.
-pub(crate) async fn run(spec: &IdleSpec, probe: &Probe, tag: &str) -> anyhow::Result<IdleResult> {
+pub async fn run(spec: &IdleSpec, probe: &Probe, tag: &str) -> anyhow::Result<IdleResult> {
     let me = std::env::current_exe().context("cannot find this executable")?;
     let rss_before = probe.rss_bytes().unwrap_or(0);
     let mut workers = Vec::new();
@@ -142,7 +142,7 @@ fn parse_pair(line: &str, word: &str) -> anyhow::Result<(u64, u64)> {
 
 /// The worker: opens connections `[first, first + count)`, prints `READY opened failed`, then
 /// answers each `check` line on stdin with `OPEN n`, and exits when stdin closes.
-pub(crate) async fn worker(
+pub async fn worker(
     urls: Vec<String>,
     first: u64,
     count: u64,

@@ -1,31 +1,31 @@
 //! Results as text: medians over repetitions, Markdown rows, the BENCHMARKS.md section.
 
-use crate::fanout::FanoutResult;
-use crate::idle::IdleResult;
+use crate::chat::fanout::FanoutResult;
+use crate::chat::idle::IdleResult;
 
 /// The run with the median value of `key` (the lower middle for an even count).
-pub(crate) fn median_by<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {
+pub fn median_by<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {
     let mut order: Vec<&T> = runs.iter().collect();
     order.sort_by(|a, b| key(a).total_cmp(&key(b)));
     order.get(order.len().saturating_sub(1) / 2).copied()
 }
 
 /// Header of the fan-out table.
-pub(crate) const FANOUT_HEADER: &str = "| scenario | servers | rooms × members (publishers) | msgs/s offered | deliveries/s offered | deliveries/s (median) | p50 ms | p99 ms | p999 ms | sender lag p99 ms | gaps / dups / missing | server CPU µs/delivery | server RSS MiB | all runs: deliveries/s, p99 ms | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const FANOUT_HEADER: &str = "| scenario | servers | rooms × members (publishers) | msgs/s offered | deliveries/s offered | deliveries/s (median) | p50 ms | p99 ms | p999 ms | sender lag p99 ms | gaps / dups / missing | server CPU µs/delivery | server RSS MiB | all runs: deliveries/s, p99 ms | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// How a fan-out row was set up.
-pub(crate) struct FanoutRow<'a> {
-    pub(crate) scenario: &'a str,
-    pub(crate) servers: &'a str,
-    pub(crate) rooms: u32,
-    pub(crate) members: u32,
-    pub(crate) publishers: u32,
-    pub(crate) rate: f64,
-    pub(crate) target: &'a str,
-    pub(crate) met: bool,
+pub struct FanoutRow<'a> {
+    pub scenario: &'a str,
+    pub servers: &'a str,
+    pub rooms: u32,
+    pub members: u32,
+    pub publishers: u32,
+    pub rate: f64,
+    pub target: &'a str,
+    pub met: bool,
 }
 
-pub(crate) fn fanout_row(row: &FanoutRow<'_>, runs: &[FanoutResult]) -> String {
+pub fn fanout_row(row: &FanoutRow<'_>, runs: &[FanoutResult]) -> String {
     let Some(median) = median_by(runs, FanoutResult::deliveries_per_sec) else {
         return format!("| {} | {} | no runs |", row.scenario, row.servers);
     };
@@ -70,9 +70,9 @@ pub(crate) fn fanout_row(row: &FanoutRow<'_>, runs: &[FanoutResult]) -> String {
 }
 
 /// Header of the idle table.
-pub(crate) const IDLE_HEADER: &str = "| scenario | servers | connections asked | opened (median run) | still open after hold | failed | server RSS before → after MiB | KiB per connection | all runs: opened, KiB/conn | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|";
+pub const IDLE_HEADER: &str = "| scenario | servers | connections asked | opened (median run) | still open after hold | failed | server RSS before → after MiB | KiB per connection | all runs: opened, KiB/conn | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
-pub(crate) fn idle_row(
+pub fn idle_row(
     scenario: &str,
     servers: &str,
     runs: &[IdleResult],
@@ -101,7 +101,7 @@ pub(crate) fn idle_row(
 }
 
 /// The one-minute load average from `/proc/loadavg`.
-pub(crate) fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| {

@@ -8,22 +8,22 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// The measured window, nanoseconds since the clock base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Window {
+pub struct Window {
     /// Start of the measured part (the warm-up ends here).
-    pub(crate) from_ns: u64,
+    pub from_ns: u64,
     /// End of the measured part.
-    pub(crate) to_ns: u64,
+    pub to_ns: u64,
 }
 
 impl Window {
-    pub(crate) fn contains(&self, ns: u64) -> bool {
+    pub fn contains(&self, ns: u64) -> bool {
         (self.from_ns..self.to_ns).contains(&ns)
     }
 }
 
 /// What one `seq` was, relative to the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SeqOutcome {
+pub enum SeqOutcome {
     /// Exactly the previous + 1 (or the first live one).
     InOrder,
     /// History sent on join (at or before the `joined` frame's `last_seq`).
@@ -36,22 +36,22 @@ pub(crate) enum SeqOutcome {
 
 /// Checks one receiver's sequence numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct SeqTracker {
+pub struct SeqTracker {
     joined_at: Option<u64>,
     last: Option<u64>,
     /// Messages missing between received ones.
-    pub(crate) gaps: u64,
+    pub gaps: u64,
     /// Messages received twice or out of order.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
 }
 
 impl SeqTracker {
     /// The `joined` frame said the room was at `last_seq`: live messages start after it.
-    pub(crate) fn joined(&mut self, last_seq: u64) {
+    pub fn joined(&mut self, last_seq: u64) {
         self.joined_at = Some(last_seq);
     }
 
-    pub(crate) fn observe(&mut self, seq: u64) -> SeqOutcome {
+    pub fn observe(&mut self, seq: u64) -> SeqOutcome {
         let previous = match (self.last, self.joined_at) {
             (Some(last), _) => last,
             (None, Some(joined)) if seq <= joined => return SeqOutcome::History,
@@ -78,30 +78,25 @@ impl SeqTracker {
 
 /// What receivers (and publishers) counted; summed over all of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
+pub struct Counts {
     /// Deliveries of messages due in the window (whenever they arrived).
-    pub(crate) window_deliveries: u64,
+    pub window_deliveries: u64,
     /// Deliveries that arrived inside the window (whatever their due time).
-    pub(crate) arrived_in_window: u64,
+    pub arrived_in_window: u64,
     /// Messages sent whose due time is in the window.
-    pub(crate) window_sent: u64,
-    pub(crate) gaps: u64,
-    pub(crate) duplicates: u64,
+    pub window_sent: u64,
+    pub gaps: u64,
+    pub duplicates: u64,
     /// Frames that were not ours: error frames, unparsable messages.
-    pub(crate) errors: u64,
+    pub errors: u64,
     /// Connections the server closed (or that failed) before the end.
-    pub(crate) closed: u64,
+    pub closed: u64,
 }
 
 impl Counts {
     /// Counts one delivery of a message due at `scheduled_ns`, received at `now_ns`; returns
     /// its latency in µs when it is to be recorded (due in the window).
-    pub(crate) fn delivery(
-        &mut self,
-        window: &Window,
-        scheduled_ns: u64,
-        now_ns: u64,
-    ) -> Option<u64> {
+    pub fn delivery(&mut self, window: &Window, scheduled_ns: u64, now_ns: u64) -> Option<u64> {
         if window.contains(now_ns) {
             self.arrived_in_window += 1;
         }
@@ -113,19 +108,19 @@ impl Counts {
 
     /// Counts one message sent at `sent_ns`, due at `scheduled_ns`; returns the sender's lag in
     /// µs when it is to be recorded.
-    pub(crate) fn sent(&mut self, window: &Window, scheduled_ns: u64, sent_ns: u64) -> Option<u64> {
+    pub fn sent(&mut self, window: &Window, scheduled_ns: u64, sent_ns: u64) -> Option<u64> {
         window.contains(scheduled_ns).then(|| {
             self.window_sent += 1;
             sent_ns.saturating_sub(scheduled_ns) / 1000
         })
     }
 
-    pub(crate) fn add_tracker(&mut self, tracker: &SeqTracker) {
+    pub fn add_tracker(&mut self, tracker: &SeqTracker) {
         self.gaps += tracker.gaps;
         self.duplicates += tracker.duplicates;
     }
 
-    pub(crate) fn add(&mut self, other: &Counts) {
+    pub fn add(&mut self, other: &Counts) {
         self.window_deliveries += other.window_deliveries;
         self.arrived_in_window += other.arrived_in_window;
         self.window_sent += other.window_sent;
@@ -139,11 +134,11 @@ impl Counts {
 /// Latencies over all receivers, shared (receivers add theirs in batches: one histogram per
 /// receiver would cost ~100 KiB each).
 #[derive(Debug, Clone)]
-pub(crate) struct Histograms {
+pub struct Histograms {
     /// End-to-end latency (scheduled send → received) of messages due in the window, µs.
-    pub(crate) latency_us: Histogram<u64>,
+    pub latency_us: Histogram<u64>,
     /// Publisher lag (actual send − scheduled send) of messages due in the window, µs.
-    pub(crate) send_lag_us: Histogram<u64>,
+    pub send_lag_us: Histogram<u64>,
 }
 
 impl Default for Histograms {
@@ -158,7 +153,7 @@ impl Default for Histograms {
 }
 
 /// Records each value of `values` (µs, clamped to the histogram's range) and empties it.
-pub(crate) fn record_all(histogram: &mut Histogram<u64>, values: &mut Vec<u64>) {
+pub fn record_all(histogram: &mut Histogram<u64>, values: &mut Vec<u64>) {
     for value in values.drain(..) {
         histogram.saturating_record(value.clamp(1, MAX_LATENCY_US));
     }
