@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures::StreamExt;
 use platform::slo::budget::Budgets;
@@ -37,7 +36,7 @@ use tokio::time::Instant;
 use crate::ChatSettings;
 use crate::domain::{DisplayName, Likeness, RoomName};
 use crate::pacing::Pacing;
-use crate::protocol::{BrokerEvent, Message, ServerFrame};
+use crate::protocol::{BrokerEvent, Frame, Message, ServerFrame};
 use crate::queue;
 use crate::telemetry;
 
@@ -58,9 +57,6 @@ const MAX_READY: usize = 256;
 const CATCH_UP_PAGE: usize = 1000;
 /// How long an empty room keeps its tasks, so a reconnecting member finds them warm.
 const IDLE_ROOM: Duration = Duration::from_secs(30);
-
-/// A frame ready to be written to a WebSocket; clones share the bytes.
-pub type Frame = Utf8Bytes;
 
 /// Why a join failed.
 #[derive(Debug, thiserror::Error)]

@@ -27,7 +27,12 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
+
+/// A server frame serialised and ready to be written to a WebSocket. Clones share the bytes: a
+/// room serialises a message once and queues the same frame for every member.
+pub type Frame = Utf8Bytes;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

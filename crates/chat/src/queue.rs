@@ -28,7 +28,7 @@ use std::task::Poll;
 
 use futures::task::AtomicWaker;
 
-use crate::hub::Frame;
+use crate::protocol::Frame;
 
 /// Slots a drained queue keeps; a burst's larger buffer is given back.
 const IDLE_SLOTS: usize = 16;

@@ -14,8 +14,8 @@ use platform::http::ratelimit::{Decision, TokenBucket};
 use tokio::time::Instant;
 
 use crate::domain::{DisplayName, RoomName, clean_text};
-use crate::hub::{Frame, Hub, Inbound, JoinError, Membership};
-use crate::protocol::{ClientFrame, ServerFrame};
+use crate::hub::{Hub, Inbound, JoinError, Membership};
+use crate::protocol::{ClientFrame, Frame, ServerFrame};
 use crate::queue;
 use crate::{ChatSettings, telemetry};
 
