@@ -809,7 +809,7 @@ impl Room {
         self.pacing
             .fanned_out(Instant::now(), deliveries.unwrap_or(u64::MAX));
         for id in dropped {
-            // Dropping the queue's sender tells the session it was too slow (close 4000).
+            // Dropping the queue's sender tells the connection it was too slow (close 4000).
             if self.members.remove(&id).is_some() {
                 self.hub.inner.instruments.queue_drops.increment(1);
                 self.presence_dirty = true;

@@ -2,16 +2,16 @@
 //! scales out across replicas through a broker.
 //!
 //! History lives in the platform's append-only log (`storage.url`), fan-out between replicas
-//! goes through its publish/subscribe broker (`broker.url`); `hub` holds the rooms, `session`
+//! goes through its publish/subscribe broker (`broker.url`); `hub` holds the rooms, `connection`
 //! one WebSocket, `pages` the HTML, `protocol` the frames.
 
+pub mod connection;
 pub mod domain;
 pub mod hub;
 pub mod pacing;
 pub mod pages;
 pub mod protocol;
 pub mod queue;
-pub mod session;
 pub mod slo;
 pub mod telemetry;
 
@@ -131,7 +131,7 @@ async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> 
     // one connection hold megabytes. The read buffer is zero-filled on every read and so
     // resident: 1 KiB instead of 4 took an idle connection from 14.3 to 11.3 KiB, and clients
     // send small frames (a longer frame grows the buffer to its length anyway). Frames are
-    // gathered up to WRITE_BUFFER_BYTES before a write (the session flushes after each batch):
+    // gathered up to WRITE_BUFFER_BYTES before a write (the connection flushes after each batch):
     // with 0, each frame was its own `send`, 70% of the server's CPU at 200,000 deliveries/s.
     let cap = chat.max_frame_bytes.saturating_mul(2);
     upgrade
@@ -140,5 +140,7 @@ async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> 
         .max_write_buffer_size(1 << 20)
         .max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| session::run(socket, state.hub, state.settings, state.sessions))
+        .on_upgrade(move |socket| {
+            connection::run(socket, state.hub, state.settings, state.sessions)
+        })
 }

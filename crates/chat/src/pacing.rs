@@ -1,7 +1,7 @@
 //! When a room hands its messages to its members.
 //!
 //! Queuing a frame for a member is cheap; what costs is what follows: waking the member's
-//! session and writing to its socket, about 5 µs of CPU, 70% of it the kernel's TCP send path
+//! connection and writing to its socket, about 5 µs of CPU, 70% of it the kernel's TCP send path
 //! (`perf` at 200,000 deliveries/s), and nearly the same for one frame as for twenty. A quiet
 //! room, where latency shows, fans out every batch the moment it is ready. A busy room (over
 //! [`BUSY_DELIVERIES_PER_SECOND`]) fans out at most once per interval, so each member gets

@@ -1,9 +1,9 @@
-//! A member's send queue: bounded, filled by the room, drained by the member's session.
+//! A member's send queue: bounded, filled by the room, drained by the member's connection.
 //!
 //! Not tokio's `mpsc`: a bounded tokio channel allocates a cache-padded header and a 32-slot
 //! block up front (about 1.5 KiB) and keeps every block it grew for its life. Most chat
 //! connections sit idle, so this queue costs about 100 bytes until frames wait in it, and
-//! gives back what a burst made it grow once the session has drained it.
+//! gives back what a burst made it grow once the connection has drained it.
 //!
 //! ```
 //! # futures::executor::block_on(async {
@@ -39,8 +39,8 @@ pub enum SendError {
     /// The queue holds its capacity: the member is too slow.
     #[error("the send queue is full")]
     Full,
-    /// The session is gone.
-    #[error("the session is gone")]
+    /// The connection is gone.
+    #[error("the connection is gone")]
     Closed,
 }
 
@@ -114,13 +114,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// Queues `frame` unless the queue is full or its session is gone; never waits.
+    /// Queues `frame` unless the queue is full or its connection is gone; never waits.
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
         self.shared.push(frame)
     }
 
     /// Queues all of `frames` in order, or none of them when they do not all fit (the member is
-    /// too slow) or its session is gone; the session is woken once for the lot.
+    /// too slow) or its connection is gone; the connection is woken once for the lot.
     pub fn try_send_all(&self, frames: &[Frame]) -> Result<(), SendError> {
         self.shared.push_all(frames)
     }
@@ -179,7 +179,7 @@ impl WeakSender {
     }
 }
 
-/// The session's end.
+/// The connection's end.
 pub struct Receiver {
     shared: Arc<Shared>,
 }

@@ -1,4 +1,4 @@
-//! One WebSocket session: the join handshake, then a loop that reads client frames, writes
+//! One WebSocket connection: the join handshake, then a loop that reads client frames, writes
 //! queued frames (all that are waiting, in one flush), pings, and says goodbye on shutdown.
 //!
 //! Limits, in order: a frame over `chat.max_frame_bytes` closes with 1009; a binary frame or
@@ -40,21 +40,22 @@ const WRITE_BATCH: usize = 256;
 /// Batch slots a connection keeps between bursts.
 const IDLE_BATCH: usize = 8;
 
-/// Runs the session until the client leaves, misbehaves, falls behind or the server stops.
+/// Runs the connection until the client leaves, misbehaves, falls behind or the server stops.
 pub async fn run(
     socket: WebSocket,
     hub: Hub,
     settings: std::sync::Arc<ChatSettings>,
     sessions: platform::shutdown::Sessions,
 ) {
-    let _session = sessions.enter();
+    // Registered with the platform's drain, which tells it to stop and waits for it.
+    let _draining = sessions.enter();
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let chat = &settings.chat;
     // The room's frames come on `outgoing`, whose only sender the room holds, so a closed
     // `outgoing` means the room dropped this member. `replies` reaches the same queue weakly:
     // the room's ingest answers through it when a message cannot be stored. Errors about the
-    // client's own frames go straight into `batch`, written before the next wait: a session
+    // client's own frames go straight into `batch`, written before the next wait: a connection
     // holds one channel, not two (each costs about 1.5 KiB, and most connections sit idle).
     let mut outgoing: Option<queue::Receiver> = None;
     let mut replies: Option<queue::WeakSender> = None;
@@ -68,7 +69,7 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval_at(Instant::now() + chat.heartbeat, chat.heartbeat);
     let join_deadline = tokio::time::sleep(chat.join_timeout);
     tokio::pin!(join_deadline);
-    // One watch on the stop signal for the whole session, not a new one per frame.
+    // One watch on the stop signal for the whole connection, not a new one per frame.
     let stopping = sessions.stopping();
     tokio::pin!(stopping);
     // Grows on the first write only: an idle connection holds no batch buffer.
