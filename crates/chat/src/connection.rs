@@ -8,16 +8,20 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use platform::http::ratelimit::{Decision, TokenBucket};
 use tokio::time::Instant;
 
+use crate::config::ChatSettings;
 use crate::domain::{DisplayName, RoomName, clean_text};
 use crate::hub::{Hub, Inbound, JoinError, Membership};
 use crate::protocol::{ClientFrame, Frame, ServerFrame};
 use crate::queue;
-use crate::{ChatSettings, telemetry};
+use crate::state::AppState;
+use crate::telemetry;
 
 /// Close codes beyond the standard ones.
 pub mod close {
@@ -35,10 +39,36 @@ pub mod close {
     pub const NO_PONG: u16 = 4001;
 }
 
+/// Bytes read from a WebSocket at a time (BENCHMARKS.md, idle connections).
+const READ_BUFFER_BYTES: usize = 256;
+/// Bytes of frames gathered before a write; the buffer keeps its largest size (up to this plus
+/// one frame) for the connection's life, so it is kept small.
+const WRITE_BUFFER_BYTES: usize = 4096;
 /// Most frames written in one flush.
 const WRITE_BATCH: usize = 256;
 /// Batch slots a connection keeps between bursts.
 const IDLE_BATCH: usize = 8;
+
+/// `GET /ws`: upgrades to a WebSocket bounded in what it may hold, then runs it.
+pub async fn upgrade(State(state): State<AppState>, websocket: WebSocketUpgrade) -> Response {
+    let chat = &state.settings.chat;
+    // axum's defaults (128 KiB read buffer, 64 MiB messages, unbounded write buffer) would let
+    // one connection hold megabytes. The read buffer is zero-filled on every read and so
+    // resident in every idle connection, and clients send small frames (a longer frame grows
+    // the buffer to its length anyway), so it is READ_BUFFER_BYTES, 256 B: 4 KiB to 1 KiB took
+    // an idle connection from 14.3 to 11.3 KiB, and 1 KiB to 256 B saved another 0.75 KiB of
+    // what dhat counted in each (BENCHMARKS.md, idle memory). Frames are gathered up to
+    // WRITE_BUFFER_BYTES before a write (the connection flushes after each batch): with 0,
+    // each frame was its own `send`, 70% of the server's CPU at 200,000 deliveries/s.
+    let cap = chat.max_frame_bytes.saturating_mul(2);
+    websocket
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(cap)
+        .max_frame_size(cap)
+        .on_upgrade(move |socket| run(socket, state.hub, state.settings, state.sessions))
+}
 
 /// Runs the connection until the client leaves, misbehaves, falls behind or the server stops.
 pub async fn run(

@@ -33,7 +33,7 @@ use platform::storage::pubsub::{PubSub, Subscription};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::ChatSettings;
+use crate::config::ChatSettings;
 use crate::domain::{DisplayName, Likeness, RoomName};
 use crate::pacing::Pacing;
 use crate::protocol::{BrokerEvent, Frame, Message, ServerFrame};
