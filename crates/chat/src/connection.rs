@@ -21,7 +21,6 @@ use crate::hub::{Hub, Inbound, JoinError, Membership};
 use crate::protocol::{ClientFrame, Frame, ServerFrame};
 use crate::queue;
 use crate::state::AppState;
-use crate::telemetry;
 
 /// Close codes beyond the standard ones.
 pub mod close {
@@ -79,7 +78,7 @@ pub async fn run(
 ) {
     // Registered with the platform's drain, which tells it to stop and waits for it.
     let _draining = sessions.enter();
-    metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+    metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let chat = &settings.chat;
     // The room's frames come on `outgoing`, whose only sender the room holds, so a closed
@@ -245,7 +244,7 @@ pub async fn run(
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
     }
-    metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
+    metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
 }
 
 /// Moves what the room queued into `batch` (at most [`WRITE_BATCH`] frames), waiting for the
@@ -281,7 +280,7 @@ fn reject(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) 
 
 /// A refused `send`: counted as rejected (the client's, not the SLO's).
 fn reject_message(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) {
-    metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
+    metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
     reject(batch, code, detail, limit);
 }
 

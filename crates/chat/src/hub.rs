@@ -38,7 +38,6 @@ use crate::domain::{DisplayName, Likeness, RoomName};
 use crate::pacing::Pacing;
 use crate::protocol::{BrokerEvent, Frame, Message, ServerFrame};
 use crate::queue;
-use crate::telemetry;
 
 /// How long a replica's presence list stays valid without being republished.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
@@ -148,12 +147,12 @@ struct Instruments {
 impl Instruments {
     fn new() -> Instruments {
         Instruments {
-            accepted: metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "accepted"),
-            failed: metrics::counter!(telemetry::MESSAGES_TOTAL, "outcome" => "failed"),
-            delivery_seconds: metrics::histogram!(telemetry::DELIVERY_SECONDS),
-            on_time: metrics::counter!(telemetry::DELIVERIES_TOTAL, "latency" => "within_100ms"),
-            late: metrics::counter!(telemetry::DELIVERIES_TOTAL, "latency" => "over_100ms"),
-            queue_drops: metrics::counter!(telemetry::SEND_QUEUE_DROPS_TOTAL),
+            accepted: metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "accepted"),
+            failed: metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "failed"),
+            delivery_seconds: metrics::histogram!(crate::metrics::DELIVERY_SECONDS),
+            on_time: metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "latency" => "within_100ms"),
+            late: metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "latency" => "over_100ms"),
+            queue_drops: metrics::counter!(crate::metrics::SEND_QUEUE_DROPS_TOTAL),
         }
     }
 }
@@ -252,7 +251,7 @@ impl Hub {
             inbound,
         };
         rooms.insert(room.clone(), handle.clone());
-        metrics::gauge!(telemetry::ROOMS).set(rooms.len() as f64);
+        metrics::gauge!(crate::metrics::ROOMS).set(rooms.len() as f64);
         drop(rooms);
         let local = handle.commands.downgrade();
         tokio::spawn(ingest(self.clone(), room.clone(), inbound_rx, local));
@@ -279,7 +278,7 @@ impl Hub {
         if rooms.get(room).is_some_and(|handle| handle.id == id) {
             rooms.remove(room);
         }
-        metrics::gauge!(telemetry::ROOMS).set(rooms.len() as f64);
+        metrics::gauge!(crate::metrics::ROOMS).set(rooms.len() as f64);
     }
 }
 
@@ -294,7 +293,7 @@ async fn ingest(
     // Grows with the bursts it meets: a quiet room does not hold MAX_BATCH slots.
     let mut batch = Vec::new();
     while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = telemetry::now_ms();
+        let now = crate::metrics::now_ms();
         let mut messages: Vec<Message> = batch
             .iter()
             .map(|inbound| Message {
@@ -325,7 +324,7 @@ async fn ingest(
                 hub.inner.instruments.accepted.increment(count);
                 hub.inner
                     .budgets
-                    .record_ratio(telemetry::DELIVERED_SLO, count, 0);
+                    .record_ratio(crate::metrics::DELIVERED_SLO, count, 0);
             }
             Some((error, detail)) => {
                 tracing::warn!(room = room.as_str(), error = %error, "Messages could not be stored or published.");
@@ -356,7 +355,7 @@ fn refuse(hub: &Hub, batch: &[Inbound], detail: &'static str) {
     hub.inner.instruments.failed.increment(count);
     hub.inner
         .budgets
-        .record_ratio(telemetry::DELIVERED_SLO, count, count);
+        .record_ratio(crate::metrics::DELIVERED_SLO, count, count);
     let frame: Frame = ServerFrame::Error {
         code: "unavailable",
         detail,
@@ -932,11 +931,11 @@ impl Room {
 /// Records the fan-out of a message stamped `ts` (milliseconds since the epoch).
 fn record_delivery(hub: &Hub, ts: u64) {
     let instruments = &hub.inner.instruments;
-    let latency_ms = telemetry::now_ms().saturating_sub(ts);
+    let latency_ms = crate::metrics::now_ms().saturating_sub(ts);
     instruments
         .delivery_seconds
         .record(latency_ms as f64 / 1000.0);
-    let late = latency_ms > telemetry::DELIVERY_THRESHOLD_MS;
+    let late = latency_ms > crate::metrics::DELIVERY_THRESHOLD_MS;
     if late {
         instruments.late.increment(1);
     } else {
@@ -944,5 +943,5 @@ fn record_delivery(hub: &Hub, ts: u64) {
     }
     hub.inner
         .budgets
-        .record_ratio(telemetry::DELIVERY_LATENCY_SLO, 1, u64::from(late));
+        .record_ratio(crate::metrics::DELIVERY_LATENCY_SLO, 1, u64::from(late));
 }

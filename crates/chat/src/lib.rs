@@ -9,12 +9,13 @@
 //! - `hub`: the rooms of this replica; `queue`: a member's send queue; `pacing`: when a room
 //!   hands frames to its members.
 //! - `domain`: room and display names, text cleaning.
-//! - `telemetry`: metric names; `slo`: the service level objectives.
+//! - `metrics`: metric names; `slo`: the service level objectives.
 
 pub mod config;
 pub mod connection;
 pub mod domain;
 pub mod hub;
+pub mod metrics;
 pub mod pacing;
 pub mod pages;
 pub mod protocol;
@@ -22,7 +23,6 @@ pub mod queue;
 pub mod routes;
 pub mod slo;
 pub mod state;
-pub mod telemetry;
 
 /// The service.
 pub fn service() -> platform::Service<config::ChatSettings> {
@@ -34,7 +34,7 @@ pub fn service() -> platform::Service<config::ChatSettings> {
             let settings = context.service_settings();
             let log = context.log("chat", settings.chat.history.max(1)).await?;
             let broker = context.pubsub("chat").await?;
-            telemetry::describe();
+            metrics::describe();
             let hub = hub::Hub::new(log, broker, settings.clone(), context.budgets().clone());
             let state = state::AppState {
                 hub,

@@ -3,7 +3,7 @@
 use platform::slo::dashboard::ServiceMetric;
 use platform::slo::{Routes, Sli, Slo};
 
-use crate::telemetry::{CONNECTIONS, DELIVERED_SLO, DELIVERY_LATENCY_SLO, SEND_QUEUE_DROPS_TOTAL};
+use crate::metrics::{CONNECTIONS, DELIVERED_SLO, DELIVERY_LATENCY_SLO, SEND_QUEUE_DROPS_TOTAL};
 
 /// chat's own panels on its dashboard: the load it carries, and the clients it drops for being
 /// too slow to read (by design, but a rising rate with idle CPU points at clients' networks).

@@ -20,7 +20,7 @@ async fn messages_reach_every_member_with_the_servers_name_seq_and_time() {
     let joined = bob.join(&room, "bob", None).await;
     assert_eq!(joined["members"], json!(["Ada", "bob"]));
 
-    let before = chat::telemetry::now_ms();
+    let before = chat::metrics::now_ms();
     ada.say("hello").await;
     bob.say("hi ada").await;
     for client in [&mut ada, &mut bob] {
@@ -31,7 +31,7 @@ async fn messages_reach_every_member_with_the_servers_name_seq_and_time() {
         assert_eq!(frames[1]["seq"], 2);
         assert_eq!(frames[1]["name"], "bob");
         let ts = frames[0]["ts"].as_u64().unwrap();
-        assert!(ts >= before && ts <= chat::telemetry::now_ms(), "{ts}");
+        assert!(ts >= before && ts <= chat::metrics::now_ms(), "{ts}");
     }
 }
 
