@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use crate::config::ChatSettings;
 use crate::domain::{DisplayName, RoomName, clean_text};
 use crate::hub::{Hub, Inbound, JoinError, Membership};
+use crate::metrics;
 use crate::protocol::{ClientFrame, Frame, ServerFrame};
 use crate::queue;
 use crate::state::AppState;
@@ -78,7 +79,7 @@ pub async fn run(
 ) {
     // Registered with the platform's drain, which tells it to stop and waits for it.
     let _draining = sessions.enter();
-    metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
+    metrics::connection_opened();
     let (mut sink, mut stream) = socket.split();
     let chat = &settings.chat;
     // The room's frames come on `outgoing`, whose only sender the room holds, so a closed
@@ -244,7 +245,7 @@ pub async fn run(
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
     }
-    metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
+    metrics::connection_closed();
 }
 
 /// Moves what the room queued into `batch` (at most [`WRITE_BATCH`] frames), waiting for the
@@ -280,7 +281,7 @@ fn reject(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) 
 
 /// A refused `send`: counted as rejected (the client's, not the SLO's).
 fn reject_message(batch: &mut Vec<Frame>, code: &str, detail: &str, limit: Option<u64>) {
-    metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "rejected").increment(1);
+    metrics::message_rejected();
     reject(batch, code, detail, limit);
 }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use platform::clock::WallClock;
 use platform::slo::budget::Budgets;
 use platform::storage::StorageError;
 use platform::storage::log::Log;
@@ -35,9 +36,11 @@ use tokio::time::Instant;
 
 use crate::config::ChatSettings;
 use crate::domain::{DisplayName, Likeness, RoomName};
+use crate::metrics::{self, Instruments};
 use crate::pacing::Pacing;
 use crate::protocol::{BrokerEvent, Frame, Message, ServerFrame};
 use crate::queue;
+use crate::slo;
 
 /// How long a replica's presence list stays valid without being republished.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
@@ -133,28 +136,8 @@ struct HubInner {
     next_room: std::sync::atomic::AtomicU64,
     /// Handles made once: recording then costs an atomic add, not a registry lookup.
     instruments: Instruments,
-}
-
-struct Instruments {
-    accepted: metrics::Counter,
-    failed: metrics::Counter,
-    delivery_seconds: metrics::Histogram,
-    on_time: metrics::Counter,
-    late: metrics::Counter,
-    queue_drops: metrics::Counter,
-}
-
-impl Instruments {
-    fn new() -> Instruments {
-        Instruments {
-            accepted: metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "accepted"),
-            failed: metrics::counter!(crate::metrics::MESSAGES_TOTAL, "outcome" => "failed"),
-            delivery_seconds: metrics::histogram!(crate::metrics::DELIVERY_SECONDS),
-            on_time: metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "latency" => "within_100ms"),
-            late: metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "latency" => "over_100ms"),
-            queue_drops: metrics::counter!(crate::metrics::SEND_QUEUE_DROPS_TOTAL),
-        }
-    }
+    /// Stamps accepted messages and times their fan-out.
+    clock: WallClock,
 }
 
 #[derive(Clone)]
@@ -165,12 +148,14 @@ struct RoomHandle {
 }
 
 impl Hub {
-    /// A hub storing history in `log` and fanning out through `broker`.
+    /// A hub storing history in `log` and fanning out through `broker`, stamping messages with
+    /// `clock`'s time.
     pub fn new(
         log: Arc<dyn Log>,
         broker: Arc<dyn PubSub>,
         settings: Arc<ChatSettings>,
         budgets: Budgets,
+        clock: WallClock,
     ) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
@@ -183,6 +168,7 @@ impl Hub {
                 rooms: Mutex::new(HashMap::new()),
                 next_room: std::sync::atomic::AtomicU64::new(1),
                 instruments: Instruments::new(),
+                clock,
             }),
         }
     }
@@ -251,7 +237,7 @@ impl Hub {
             inbound,
         };
         rooms.insert(room.clone(), handle.clone());
-        metrics::gauge!(crate::metrics::ROOMS).set(rooms.len() as f64);
+        metrics::rooms_open(rooms.len());
         drop(rooms);
         let local = handle.commands.downgrade();
         tokio::spawn(ingest(self.clone(), room.clone(), inbound_rx, local));
@@ -278,7 +264,7 @@ impl Hub {
         if rooms.get(room).is_some_and(|handle| handle.id == id) {
             rooms.remove(room);
         }
-        metrics::gauge!(crate::metrics::ROOMS).set(rooms.len() as f64);
+        metrics::rooms_open(rooms.len());
     }
 }
 
@@ -293,7 +279,7 @@ async fn ingest(
     // Grows with the bursts it meets: a quiet room does not hold MAX_BATCH slots.
     let mut batch = Vec::new();
     while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = crate::metrics::now_ms();
+        let now = hub.inner.clock.unix_millis();
         let mut messages: Vec<Message> = batch
             .iter()
             .map(|inbound| Message {
@@ -321,10 +307,8 @@ async fn ingest(
         };
         match refused {
             None => {
-                hub.inner.instruments.accepted.increment(count);
-                hub.inner
-                    .budgets
-                    .record_ratio(crate::metrics::DELIVERED_SLO, count, 0);
+                hub.inner.instruments.accepted(count);
+                hub.inner.budgets.record_ratio(slo::DELIVERED_SLO, count, 0);
             }
             Some((error, detail)) => {
                 tracing::warn!(room = room.as_str(), error = %error, "Messages could not be stored or published.");
@@ -352,10 +336,10 @@ async fn ingest(
 /// counts them as failed deliveries.
 fn refuse(hub: &Hub, batch: &[Inbound], detail: &'static str) {
     let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-    hub.inner.instruments.failed.increment(count);
+    hub.inner.instruments.failed(count);
     hub.inner
         .budgets
-        .record_ratio(crate::metrics::DELIVERED_SLO, count, count);
+        .record_ratio(slo::DELIVERED_SLO, count, count);
     let frame: Frame = ServerFrame::Error {
         code: "unavailable",
         detail,
@@ -810,7 +794,7 @@ impl Room {
         for id in dropped {
             // Dropping the queue's sender tells the connection it was too slow (close 4000).
             if self.members.remove(&id).is_some() {
-                self.hub.inner.instruments.queue_drops.increment(1);
+                self.hub.inner.instruments.queue_dropped();
                 self.presence_dirty = true;
             }
         }
@@ -930,18 +914,9 @@ impl Room {
 
 /// Records the fan-out of a message stamped `ts` (milliseconds since the epoch).
 fn record_delivery(hub: &Hub, ts: u64) {
-    let instruments = &hub.inner.instruments;
-    let latency_ms = crate::metrics::now_ms().saturating_sub(ts);
-    instruments
-        .delivery_seconds
-        .record(latency_ms as f64 / 1000.0);
-    let late = latency_ms > crate::metrics::DELIVERY_THRESHOLD_MS;
-    if late {
-        instruments.late.increment(1);
-    } else {
-        instruments.on_time.increment(1);
-    }
+    let latency_ms = hub.inner.clock.unix_millis().saturating_sub(ts);
+    let late = hub.inner.instruments.delivered(latency_ms);
     hub.inner
         .budgets
-        .record_ratio(crate::metrics::DELIVERY_LATENCY_SLO, 1, u64::from(late));
+        .record_ratio(slo::DELIVERY_LATENCY_SLO, 1, u64::from(late));
 }

@@ -9,7 +9,7 @@
 //! - `hub`: the rooms of this replica; `queue`: a member's send queue; `pacing`: when a room
 //!   hands frames to its members.
 //! - `domain`: room and display names, text cleaning.
-//! - `metrics`: metric names; `slo`: the service level objectives.
+//! - `metrics`: metric names and recording; `slo`: the service level objectives.
 
 pub mod config;
 pub mod connection;
@@ -24,24 +24,36 @@ pub mod routes;
 pub mod slo;
 pub mod state;
 
-/// The service.
+use platform::clock::WallClock;
+
+/// The service, on the system clock.
 pub fn service() -> platform::Service<config::ChatSettings> {
+    service_with_clock(WallClock::system())
+}
+
+/// The service on `clock`, which stamps accepted messages and times their fan-out, so a test
+/// can pin it.
+pub fn service_with_clock(clock: WallClock) -> platform::Service<config::ChatSettings> {
     platform::Service::new(
         "chat",
         env!("CARGO_PKG_VERSION"),
         8084,
-        |context: platform::Context<config::ChatSettings>| async move {
-            let settings = context.service_settings();
-            let log = context.log("chat", settings.chat.history.max(1)).await?;
-            let broker = context.pubsub("chat").await?;
-            metrics::describe();
-            let hub = hub::Hub::new(log, broker, settings.clone(), context.budgets().clone());
-            let state = state::AppState {
-                hub,
-                settings,
-                sessions: context.sessions().clone(),
-            };
-            Ok(routes::router(state))
+        move |context: platform::Context<config::ChatSettings>| {
+            let clock = clock.clone();
+            async move {
+                let settings = context.service_settings();
+                let log = context.log("chat", settings.chat.history.max(1)).await?;
+                let broker = context.pubsub("chat").await?;
+                metrics::describe();
+                let budgets = context.budgets().clone();
+                let hub = hub::Hub::new(log, broker, settings.clone(), budgets, clock);
+                let state = state::AppState {
+                    hub,
+                    settings,
+                    sessions: context.sessions().clone(),
+                };
+                Ok(routes::router(state))
+            }
         },
     )
     .with_slos(slo::slos())

@@ -3,7 +3,14 @@
 use platform::slo::dashboard::ServiceMetric;
 use platform::slo::{Routes, Sli, Slo};
 
-use crate::metrics::{CONNECTIONS, DELIVERED_SLO, DELIVERY_LATENCY_SLO, SEND_QUEUE_DROPS_TOTAL};
+use crate::metrics::{CONNECTIONS, SEND_QUEUE_DROPS_TOTAL};
+
+/// The SLO of messages stored and published; its ratio SLI is recorded by the rooms' ingest
+/// (`hub/ingest.rs`), not derived from HTTP metrics.
+pub const DELIVERED_SLO: &str = "delivered";
+/// The SLO of messages fanned out within `metrics::DELIVERY_THRESHOLD_MS`; its ratio SLI is
+/// recorded by the room at fan-out (`hub/room.rs`).
+pub const DELIVERY_LATENCY_SLO: &str = "delivery_latency";
 
 /// chat's own panels on its dashboard: the load it carries, and the clients it drops for being
 /// too slow to read (by design, but a rising rate with idle CPU points at clients' networks).

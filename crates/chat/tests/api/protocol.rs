@@ -1,6 +1,7 @@
 //! Joining, names, relaying and presence.
 
 use chat::domain::Likeness;
+use platform::clock::WallClock;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,7 +21,7 @@ async fn messages_reach_every_member_with_the_servers_name_seq_and_time() {
     let joined = bob.join(&room, "bob", None).await;
     assert_eq!(joined["members"], json!(["Ada", "bob"]));
 
-    let before = chat::metrics::now_ms();
+    let before = WallClock::system().unix_millis();
     ada.say("hello").await;
     bob.say("hi ada").await;
     for client in [&mut ada, &mut bob] {
@@ -31,8 +32,23 @@ async fn messages_reach_every_member_with_the_servers_name_seq_and_time() {
         assert_eq!(frames[1]["seq"], 2);
         assert_eq!(frames[1]["name"], "bob");
         let ts = frames[0]["ts"].as_u64().unwrap();
-        assert!(ts >= before && ts <= chat::metrics::now_ms(), "{ts}");
+        assert!(
+            ts >= before && ts <= WallClock::system().unix_millis(),
+            "{ts}"
+        );
     }
+}
+
+#[tokio::test]
+async fn messages_are_stamped_with_the_services_clock() {
+    let accepted_at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_763_890_000_123);
+    let service = chat::service_with_clock(WallClock::fixed(accepted_at));
+    let app = platform::testing::TestApp::spawn(&service, &[]).await;
+    let mut ada = Client::connect(&ws_url(&app.address)).await;
+    ada.join(&unique_room(), "ada", None).await;
+    ada.say("hello").await;
+    let frames = ada.messages(1).await;
+    assert_eq!(frames[0]["ts"], 1_763_890_000_123_u64);
 }
 
 #[tokio::test]
