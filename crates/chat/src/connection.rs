@@ -17,7 +17,8 @@ use tokio::time::Instant;
 
 use crate::config::ChatSettings;
 use crate::domain::{DisplayName, RoomName, clean_text};
-use crate::hub::{Hub, Inbound, JoinError, Membership};
+use crate::hub::ingest::Inbound;
+use crate::hub::registry::{Hub, JoinError, Membership};
 use crate::metrics;
 use crate::protocol::{ClientFrame, Frame, ServerFrame};
 use crate::queue;

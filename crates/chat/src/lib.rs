@@ -46,7 +46,7 @@ pub fn service_with_clock(clock: WallClock) -> platform::Service<config::ChatSet
                 let broker = context.pubsub("chat").await?;
                 metrics::describe();
                 let budgets = context.budgets().clone();
-                let hub = hub::Hub::new(log, broker, settings.clone(), budgets, clock);
+                let hub = hub::registry::Hub::new(log, broker, settings.clone(), budgets, clock);
                 let state = state::AppState {
                     hub,
                     settings,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::ChatSettings;
-use crate::hub::Hub;
+use crate::hub::registry::Hub;
 
 /// The state every handler is given: the rooms, the settings, and the platform's registry of
 /// upgraded connections that the drain tells to stop.

@@ -75,7 +75,7 @@ async fn messages_survive_a_restart_of(which: Server) {
                         ))
                     });
                 if let Err(refusal) = &answer
-                    && refusal.answer().contains(chat::hub::NOT_STORED)
+                    && refusal.answer().contains(chat::hub::ingest::NOT_STORED)
                 {
                     refused.lock().unwrap().insert(text);
                 }
