@@ -9,7 +9,6 @@
 //! cross-site form cannot send and a cross-site script cannot send without a CORS preflight that
 //! this service never grants.
 
-use platform::http::openapi::BearerScheme;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -21,14 +20,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use platform::http::json::Json;
+use platform::http::openapi::BearerScheme;
 use platform::http::problem::ProblemDocument;
 use platform::http::query::Query;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::AppState;
 use crate::domain::{self, Order};
 use crate::error::NotesError;
+use crate::state::AppState;
 use crate::storage::{NoteFields, User};
 use crate::users;
 
@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for ApiUser {
         }
         let cookies = crate::session::cookies(&parts.headers);
         if let Some(token) = cookies.get(crate::session::SESSION_COOKIE) {
-            let now = domain::micros(crate::now());
+            let now = domain::micros(state.clock.now_utc());
             if let Some(session) = state
                 .repository
                 .session(&users::token_hash(token), now)
@@ -284,13 +284,13 @@ async fn create_token(
     let client = platform::http::client_ip::client_ip(&probe, &state.trusted_proxies);
     let email = domain::normalize_email(&credentials.email);
     if let Err(wait) = state.signin_limiter.check(&email, client) {
-        users::count_signin("rate_limited");
+        crate::metrics::count_signin("rate_limited");
         return Err(NotesError::RateLimited(wait));
     }
     let user = state.repository.user_by_email(&email).await?;
     let Some(user) = user else {
         state.passwords.verify(credentials.password, None).await?;
-        users::count_signin("unknown_user");
+        crate::metrics::count_signin("unknown_user");
         return Err(NotesError::Unauthorized("wrong email or password"));
     };
     if !state
@@ -298,7 +298,7 @@ async fn create_token(
         .verify(credentials.password, Some(user.password_hash.clone()))
         .await?
     {
-        users::count_signin("wrong_password");
+        crate::metrics::count_signin("wrong_password");
         return Err(NotesError::Unauthorized("wrong email or password"));
     }
     let token = users::new_token();
@@ -307,10 +307,10 @@ async fn create_token(
         .create_api_token(
             &users::token_hash(&token),
             user.id,
-            domain::micros(crate::now()),
+            domain::micros(state.clock.now_utc()),
         )
         .await?;
-    users::count_signin("success");
+    crate::metrics::count_signin("success");
     Ok((StatusCode::CREATED, Json(Token { token })).into_response())
 }
 
@@ -346,7 +346,7 @@ async fn create_pad(
     let name = check_pad(&input)?;
     let id = state
         .repository
-        .create_pad(user.id, &name, domain::micros(crate::now()))
+        .create_pad(user.id, &name, domain::micros(state.clock.now_utc()))
         .await?;
     let pad = state
         .repository
@@ -391,7 +391,7 @@ async fn update_pad(
     let name = check_pad(&input)?;
     if !state
         .repository
-        .rename_pad(user.id, id, &name, domain::micros(crate::now()))
+        .rename_pad(user.id, id, &name, domain::micros(state.clock.now_utc()))
         .await?
     {
         return Err(NotesError::NotFound("no such pad"));
@@ -475,7 +475,7 @@ async fn create_note(
     // was deleted meanwhile.
     let note = state
         .repository
-        .create_note(user.id, &fields, domain::micros(crate::now()))
+        .create_note(user.id, &fields, domain::micros(state.clock.now_utc()))
         .await?
         .ok_or_else(|| NotesError::Invalid(BTreeMap::from([("pad_id", "Pad does not exist")])))?;
     Ok(created(
@@ -526,7 +526,7 @@ async fn update_note(
     };
     state
         .repository
-        .update_note(user.id, id, &fields, domain::micros(crate::now()))
+        .update_note(user.id, id, &fields, domain::micros(state.clock.now_utc()))
         .await?;
     let note = state
         .repository

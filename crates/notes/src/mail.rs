@@ -4,6 +4,7 @@
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::config::MailSettings;
 use crate::error::NotesError;
 
 /// Where mail goes.
@@ -23,7 +24,7 @@ pub enum Mailer {
 impl Mailer {
     /// The mailer `[mail]` describes. `smtp://host:port` is plain SMTP (a relay on localhost),
     /// `smtps://…` is TLS, `?tls=required` asks for STARTTLS; credentials go in the URL.
-    pub fn new(settings: &crate::MailSettings) -> Result<Mailer, String> {
+    pub fn new(settings: &MailSettings) -> Result<Mailer, String> {
         let Some(url) = &settings.smtp_url else {
             return Ok(Mailer::Log);
         };

@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::domain::{self, Order};
 use crate::error::NotesError;
 use crate::session::{self, Flash, SignedIn, Visitor};
+use crate::state::AppState;
 use crate::storage::NoteFields;
 use crate::templates::{
     ForgotPage, Layout, NoteDeletePage, NoteFormPage, NotePage, NoteRow, NotesPage, PadDeletePage,
@@ -200,7 +200,7 @@ async fn signup(
     let hash = state.passwords.hash(form.password).await?;
     let created = state
         .repository
-        .create_user(&email, &hash, domain::micros(crate::now()))
+        .create_user(&email, &hash, domain::micros(state.clock.now_utc()))
         .await?;
     if created.is_none() {
         page.email_error = Some("User with given email already exists!");
@@ -284,19 +284,19 @@ async fn signin(
         password_error: form.password.is_empty().then_some("Password is required"),
     };
     if page.email_error.is_some() || page.password_error.is_some() {
-        users::count_signin("invalid");
+        crate::metrics::count_signin("invalid");
         return html(&page);
     }
     let email = domain::normalize_email(&form.email);
     if let Err(wait) = state.signin_limiter.check(&email, visitor.client_ip) {
-        users::count_signin("rate_limited");
+        crate::metrics::count_signin("rate_limited");
         return Err(NotesError::RateLimited(wait));
     }
     let user = state.repository.user_by_email(&email).await?;
     let Some(user) = user else {
         // Still hashes, so the answer takes as long as for a registered email.
         state.passwords.verify(form.password, None).await?;
-        users::count_signin("unknown_user");
+        crate::metrics::count_signin("unknown_user");
         page.error = Some("Wrong email or password");
         return html(&page);
     };
@@ -305,7 +305,7 @@ async fn signin(
         .verify(form.password, Some(user.password_hash.clone()))
         .await?
     {
-        users::count_signin("wrong_password");
+        crate::metrics::count_signin("wrong_password");
         page.error = Some("Wrong email or password");
         return html(&page);
     }
@@ -314,7 +314,7 @@ async fn signin(
         state.repository.delete_session(old).await?;
     }
     let cookie = state.start_session(user.id).await?;
-    users::count_signin("success");
+    crate::metrics::count_signin("success");
     Ok(session::redirect(
         domain::safe_next(Some(&form.next)),
         &[cookie],
@@ -381,7 +381,7 @@ async fn forgot(
     // The answer is the same whether or not the email is registered.
     if let Some(user) = state.repository.user_by_email(&email).await? {
         let token = users::new_token();
-        let expires = crate::now() + state.reset_token_ttl;
+        let expires = state.clock.now_utc() + state.reset_token_ttl;
         state
             .repository
             .create_password_reset(&users::token_hash(&token), user.id, domain::micros(expires))
@@ -420,7 +420,7 @@ async fn reset_form(
     Path(token): Path<String>,
 ) -> Result<Response, NotesError> {
     let hash = reset_token_hash(&token)?;
-    let now = domain::micros(crate::now());
+    let now = domain::micros(state.clock.now_utc());
     if state
         .repository
         .password_reset_user(&hash, now)
@@ -459,7 +459,7 @@ async fn reset(
         });
     }
     let new_hash = state.passwords.hash(form.password).await?;
-    let now = domain::micros(crate::now());
+    let now = domain::micros(state.clock.now_utc());
     let Some(user_id) = state.repository.consume_password_reset(&hash, now).await? else {
         return Err(NotesError::NotFound(RESET_LINK_INVALID));
     };
@@ -549,7 +549,7 @@ async fn note_list(
         .repository
         .notes(signed_in.user.id, pad_id, order)
         .await?;
-    let now = crate::now();
+    let now = state.clock.now_utc();
     let rows = notes
         .into_iter()
         .map(|note| NoteRow {
@@ -696,7 +696,11 @@ async fn note_create(
     };
     let created = state
         .repository
-        .create_note(signed_in.user.id, &fields, domain::micros(crate::now()))
+        .create_note(
+            signed_in.user.id,
+            &fields,
+            domain::micros(state.clock.now_utc()),
+        )
         .await?;
     let Some(note) = created else {
         // The pad went between the form's check and the insert: the form again, which now
@@ -739,7 +743,7 @@ async fn note_view(
         text: note.text,
         pad_id: note.pad_id,
         pad_name: note.pad_name.unwrap_or_default(),
-        last_modified: domain::last_modified(note.updated_at, crate::now()),
+        last_modified: domain::last_modified(note.updated_at, state.clock.now_utc()),
     })
 }
 
@@ -786,7 +790,7 @@ async fn note_edit(
             signed_in.user.id,
             note.id,
             &fields,
-            domain::micros(crate::now()),
+            domain::micros(state.clock.now_utc()),
         )
         .await?
     {
@@ -890,7 +894,11 @@ async fn pad_create(
     };
     let id = state
         .repository
-        .create_pad(signed_in.user.id, &name, domain::micros(crate::now()))
+        .create_pad(
+            signed_in.user.id,
+            &name,
+            domain::micros(state.clock.now_utc()),
+        )
         .await?;
     Ok(session::redirect_flash(
         &state,
@@ -941,7 +949,7 @@ async fn pad_edit(
             signed_in.user.id,
             pad.id,
             &name,
-            domain::micros(crate::now()),
+            domain::micros(state.clock.now_utc()),
         )
         .await?;
     Ok(session::redirect_flash(

@@ -23,8 +23,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::error::NotesError;
+use crate::state::AppState;
 use crate::storage::{Session, User};
 use crate::users::{new_token, token_hash};
 
@@ -177,7 +177,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 /// The middleware: finds the session, checks the CSRF token of every POST, hands the flash to
 /// the page and clears it once shown.
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let now = crate::now();
+    let now = state.clock.now_utc();
     let cookies = cookies(request.headers());
     let client_ip = platform::http::client_ip::client_ip(&request, &state.trusted_proxies);
     let session_hash = cookies.get(SESSION_COOKIE).map(|token| token_hash(token));
@@ -333,7 +333,7 @@ impl AppState {
     /// Starts a session for `user_id`: stores it and returns the `Set-Cookie` value.
     pub async fn start_session(&self, user_id: i64) -> Result<String, NotesError> {
         let token = new_token();
-        let expires = crate::now() + self.session_ttl;
+        let expires = self.clock.now_utc() + self.session_ttl;
         self.repository
             .create_session(
                 &token_hash(&token),

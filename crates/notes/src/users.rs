@@ -12,25 +12,8 @@ use platform::http::ratelimit::{Decision, TokenBuckets};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::SignInSettings;
 use crate::error::NotesError;
-
-/// Sign-in attempts by outcome: `success`, `wrong_password`, `unknown_user`, `rate_limited`,
-/// `invalid` (a field missing). Never labelled with the email.
-pub const SIGNINS_TOTAL: &str = "notes_signins_total";
-
-/// Every `outcome` of [`SIGNINS_TOTAL`].
-pub const SIGNIN_OUTCOMES: [&str; 5] = [
-    "success",
-    "wrong_password",
-    "unknown_user",
-    "rate_limited",
-    "invalid",
-];
-
-/// Counts one sign-in attempt (web or API token request) by outcome.
-pub fn count_signin(outcome: &'static str) {
-    metrics::counter!(SIGNINS_TOTAL, "outcome" => outcome).increment(1);
-}
 
 /// 256 random bits as 64 lowercase hex characters: session, CSRF, API and reset tokens.
 pub fn new_token() -> String {
@@ -41,9 +24,6 @@ pub fn new_token() -> String {
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
-
-/// Password hashes refused because the hashing budget stayed full for `signin.hash_wait`.
-pub const PASSWORD_HASHES_SHED_TOTAL: &str = "notes_password_hashes_shed_total";
 
 /// Argon2id hashing and verification within a memory budget.
 ///
@@ -87,7 +67,7 @@ impl Passwords {
     pub const MEMORY_PER_HASH: u64 = Params::DEFAULT_M_COST as u64 * 1024;
 
     /// The budget from `[signin]`: at least one hash runs, however small the budget.
-    pub fn new(settings: &crate::SignInSettings) -> Passwords {
+    pub fn new(settings: &SignInSettings) -> Passwords {
         let at_once = (settings.hash_memory_budget.as_u64() / Self::MEMORY_PER_HASH).max(1);
         Passwords {
             turns: Arc::new(Semaphore::new(
@@ -144,7 +124,7 @@ impl Passwords {
                 .and_then(Result::ok)
         };
         let Some(permit) = permit else {
-            metrics::counter!(PASSWORD_HASHES_SHED_TOTAL).increment(1);
+            crate::metrics::count_password_hash_shed();
             return Err(NotesError::Busy("too many password checks at once"));
         };
         let reused = self
@@ -241,7 +221,7 @@ pub struct SignInLimiter {
 
 impl SignInLimiter {
     /// Buckets from `[signin]`.
-    pub fn new(settings: &crate::SignInSettings) -> SignInLimiter {
+    pub fn new(settings: &SignInSettings) -> SignInLimiter {
         SignInLimiter {
             accounts: TokenBuckets::new(
                 settings.per_account_per_second,
@@ -279,10 +259,10 @@ mod tests {
     use bytesize::ByteSize;
 
     fn passwords(budget: ByteSize, wait: Duration) -> Passwords {
-        Passwords::new(&crate::SignInSettings {
+        Passwords::new(&SignInSettings {
             hash_memory_budget: budget,
             hash_wait: wait,
-            ..crate::SignInSettings::default()
+            ..SignInSettings::default()
         })
     }
 
