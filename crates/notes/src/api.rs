@@ -13,12 +13,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::Extension;
-use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use platform::http::json::Json;
 use platform::http::openapi::BearerScheme;
 use platform::http::problem::ProblemDocument;
@@ -31,23 +29,6 @@ use crate::error::NotesError;
 use crate::state::AppState;
 use crate::storage::{NoteFields, User};
 use crate::users;
-
-/// The API's routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/tokens", post(create_token))
-        .route("/api/v1/pads", get(list_pads).post(create_pad))
-        .route(
-            "/api/v1/pads/{id}",
-            get(get_pad).put(update_pad).delete(delete_pad),
-        )
-        .route("/api/v1/notes", get(list_notes).post(create_note))
-        .route(
-            "/api/v1/notes/{id}",
-            get(get_note).put(update_note).delete(delete_note),
-        )
-        .with_state(state)
-}
 
 /// The authenticated user of an API request.
 pub struct ApiUser(pub User);
@@ -270,7 +251,7 @@ fn created<T: Serialize>(location: String, body: T) -> Response {
         (status = 429, description = "Too many attempts", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-async fn create_token(
+pub(crate) async fn create_token(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: axum::http::HeaderMap,
@@ -319,7 +300,7 @@ async fn create_token(
     responses((status = 200, body = [PadDocument]),
         (status = 401, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn list_pads(
+pub(crate) async fn list_pads(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
 ) -> Result<Json<Vec<PadDocument>>, NotesError> {
@@ -338,7 +319,7 @@ fn check_pad(input: &PadInput) -> Result<String, NotesError> {
     responses((status = 201, body = PadDocument),
         (status = 422, description = "Invalid fields (`errors` by field)", body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn create_pad(
+pub(crate) async fn create_pad(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Json(input): Json<PadInput>,
@@ -362,7 +343,7 @@ async fn create_pad(
     responses((status = 200, body = PadDocument),
         (status = 404, description = "No such pad of this user", body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn get_pad(
+pub(crate) async fn get_pad(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -381,7 +362,7 @@ async fn get_pad(
     request_body(content = PadInput, content_type = "application/json"),
     responses((status = 200, body = PadDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn update_pad(
+pub(crate) async fn update_pad(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -409,7 +390,7 @@ async fn update_pad(
     params(("id" = i64, Path, description = "The pad's id", minimum = 1)),
     responses((status = 204), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn delete_pad(
+pub(crate) async fn delete_pad(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -425,7 +406,7 @@ async fn delete_pad(
 #[utoipa::path(get, path = "/api/v1/notes", params(NoteFilter),
     responses((status = 200, body = [NoteDocument])),
     security(("bearer" = [])))]
-async fn list_notes(
+pub(crate) async fn list_notes(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Query(filter): Query<NoteFilter>,
@@ -460,7 +441,7 @@ async fn check_note(
     responses((status = 201, body = NoteDocument),
         (status = 422, description = "Invalid fields, or a pad that is not the user's", body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn create_note(
+pub(crate) async fn create_note(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Json(input): Json<NoteInput>,
@@ -489,7 +470,7 @@ async fn create_note(
     params(("id" = i64, Path, description = "The note's id", minimum = 1)),
     responses((status = 200, body = NoteDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn get_note(
+pub(crate) async fn get_note(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -508,7 +489,7 @@ async fn get_note(
     request_body(content = NoteInput, content_type = "application/json"),
     responses((status = 200, body = NoteDocument), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn update_note(
+pub(crate) async fn update_note(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -541,7 +522,7 @@ async fn update_note(
     params(("id" = i64, Path, description = "The note's id", minimum = 1)),
     responses((status = 204), (status = 404, body = ProblemDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn delete_note(
+pub(crate) async fn delete_note(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -557,7 +538,8 @@ async fn delete_note(
     }
 }
 
-/// The OpenAPI document served at `GET /openapi.json`.
+/// The OpenAPI document served at `GET /openapi.json`. It lives beside the operations it lists:
+/// named from another module (`api::create_token`), utoipa would tag every operation `api`.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "notes", description = "Notejam's pads and notes as a JSON API."),

@@ -6,9 +6,9 @@
 //!
 //! - `config.rs`: the `[notes]`, `[signin]` and `[mail]` sections.
 //! - `state.rs`: `AppState`, what every handler shares, with the clock.
-//! - `pages.rs`: the HTML pages (accounts, notes, pads) and their router; `templates.rs` renders
-//!   them.
-//! - `api.rs`: the JSON API's router, handlers, documents and OpenAPI document.
+//! - `routes.rs`: every path and its handler.
+//! - `pages.rs` + `pages/`: the HTML pages (accounts, notes, pads); `templates.rs` renders them.
+//! - `api.rs`: the JSON API's handlers, its documents and its OpenAPI document.
 //! - `session.rs`: the cookie session, CSRF and flash middleware in front of the pages.
 //! - `users.rs`: password hashing within a memory budget, tokens, sign-in limits.
 //! - `mail.rs`: password-reset mail.
@@ -24,6 +24,7 @@ pub mod error;
 pub mod mail;
 pub mod metrics;
 pub mod pages;
+pub mod routes;
 pub mod session;
 pub mod slo;
 pub mod state;
@@ -57,7 +58,7 @@ pub fn service_with_clock(clock: WallClock) -> platform::Service<config::NotesSe
                 )
                 .map_err(platform::StartError::Service)?;
                 crate::metrics::describe();
-                Ok(pages::router(state.clone()).merge(api::router(state)))
+                Ok(routes::router(state))
             }
         },
     )
