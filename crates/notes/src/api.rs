@@ -297,8 +297,7 @@ pub(crate) async fn create_token(
 
 /// The user's pads, by name.
 #[utoipa::path(get, path = "/api/v1/pads",
-    responses((status = 200, body = [PadDocument]),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json")),
+    responses((status = 200, body = [PadDocument])),
     security(("bearer" = [])))]
 pub(crate) async fn list_pads(
     State(state): State<AppState>,
