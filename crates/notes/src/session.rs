@@ -1,8 +1,9 @@
 //! Browser sessions, CSRF and flash messages, as one middleware in front of every page.
 //!
 //! - Session: a random 256-bit token in the cookie `notes_session` (`HttpOnly; SameSite=Lax;
-//!   Path=/`, `Secure` when the API serves TLS); the database keeps only its SHA-256. A new token
-//!   at every sign-in; deleted at sign-out; all of a user's deleted when the password changes.
+//!   Path=/`, `Secure` when the API serves TLS or `notes.public_url` is `https://`); the database
+//!   keeps only its SHA-256. A new token at every sign-in; deleted at sign-out; all of a user's
+//!   deleted when the password changes.
 //! - CSRF: every form POST must carry `csrf_token`. Signed in, it is the session's own random
 //!   token (synchronizer pattern). Anonymous (sign up, sign in, forgot password), it is the
 //!   HMAC-SHA256 of the random cookie `notes_csrf` under the server's key (signed double
@@ -294,8 +295,9 @@ pub fn redirect_flash(state: &AppState, location: &str, flash: Flash) -> Respons
 }
 
 impl AppState {
-    /// `Set-Cookie` for `name=value`: `HttpOnly; SameSite=Lax; Path=/`, `Secure` over TLS, and
-    /// `Max-Age` when given (else a browser-session cookie).
+    /// `Set-Cookie` for `name=value`: `HttpOnly; SameSite=Lax; Path=/`, `Secure` when the browser
+    /// is on HTTPS ([`AppState::secure_cookies`]), and `Max-Age` when given (else a
+    /// browser-session cookie).
     pub fn cookie(&self, name: &str, value: &str, max_age_seconds: Option<u64>) -> String {
         let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
         if let Some(seconds) = max_age_seconds {
