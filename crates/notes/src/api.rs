@@ -75,12 +75,9 @@ impl FromRequestParts<AppState> for ApiUser {
     }
 }
 
-/// A positive integer id from the path; anything else is not found.
+/// The id in an API path ([`domain::parse_id`]); anything else is a resource not found.
 fn parse_id(raw: &str) -> Result<i64, NotesError> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => Err(NotesError::NotFound("no such resource")),
-    }
+    domain::parse_id(raw).ok_or(NotesError::NotFound("no such resource"))
 }
 
 /// `POST /api/v1/tokens`.

@@ -179,6 +179,23 @@ impl Order {
     }
 }
 
+/// A pad's or note's id as a path spells it: a positive decimal integer, digits only. Anything
+/// else names nothing, so the pages and the API answer `404` for it, never `400`.
+///
+/// ```
+/// use notes::domain::parse_id;
+/// assert_eq!(parse_id("42"), Some(42));
+/// for bad in ["0", "-1", "+1", " 1", "1.0", "99999999999999999999", ""] {
+///     assert_eq!(parse_id(bad), None, "{bad}");
+/// }
+/// ```
+pub fn parse_id(raw: &str) -> Option<i64> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+        _ => None,
+    }
+}
+
 /// Microseconds since the Unix epoch, the unit stored times are in.
 pub fn micros(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)

@@ -14,6 +14,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain;
 use crate::error::NotesError;
 use crate::session::{Flash, Visitor};
 use crate::state::AppState;
@@ -82,12 +83,9 @@ async fn layout(
     })
 }
 
-/// A positive integer id from the path; anything else is not found.
+/// The id in a page's path ([`domain::parse_id`]); anything else is a page not found.
 fn parse_id(raw: &str) -> Result<i64, NotesError> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => Err(NotesError::NotFound("no such page")),
-    }
+    domain::parse_id(raw).ok_or(NotesError::NotFound("no such page"))
 }
 
 /// A page's query parameters, lenient as a browser's link deserves: the first value of a
