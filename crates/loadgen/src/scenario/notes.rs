@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng};
 use super::{Account, HttpScenario, RequestSpec, RequestStream};
 use crate::http::client::{Endpoint, Reply};
 
-/// Notes the list reads: a page's worth, as `crates/notes/bench/bench.sh` has.
+/// Notes the list reads: one page's worth (notes lists 20 per page), the same as the earlier
+/// wrk-based notes benchmark, so the figures stay comparable.
 pub const LISTED_NOTES: usize = 20;
 
 /// The password of every user loadgen signs up.
