@@ -163,8 +163,10 @@ pub struct AdminSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// `memory:`, `sqlite://PATH`, `postgres://…`, `mysql://…` or `redis://…`.
-    /// Default `sqlite://./data/<svc>.db`. Its password is redacted wherever it is printed.
+    /// `memory:`, `sqlite://PATH`, `postgres://…`, `mysql://…`, `redis://…` or
+    /// `dynamodb://TABLE?region=…[&endpoint=…]` (credentials from the AWS SDK's chain, never in
+    /// the URL). Default `sqlite://./data/<svc>.db`. Its password is redacted wherever it is
+    /// printed.
     pub url: SecretUrl,
     /// Create or upgrade the schema when `serve` starts. Default `true`.
     pub migrate: bool,
@@ -186,7 +188,8 @@ pub struct StorageSettings {
     pub write_queue: usize,
     /// Longest a starting service waits for its storage (and broker) to answer: a server still
     /// starting, or slow to take its first connection, is retried until then instead of
-    /// failing the start. Default `30s`.
+    /// failing the start. Also bounds how long `migrate` waits for a new DynamoDB table to become
+    /// `ACTIVE`. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub startup_timeout: Duration,
 }

@@ -1,7 +1,8 @@
 //! Storage shapes as traits, each backend written once behind them.
 //!
 //! - [`KeyValue`]: get, put, put-if-absent, delete and an ordered scan with a cursor
-//!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`.
+//!   (hello, messages). Backends: `memory:`, `sqlite:`, `postgres:`, `mysql:`, `redis:`,
+//!   `dynamodb:`.
 //! - [`log::Log`]: append-only streams with sequence numbers (chat history).
 //! - [`pubsub::PubSub`]: publish/subscribe between replicas (chat fan-out).
 //! - [`pool::SqlDatabase`]: a SQL pool with the service's own migrated schema (notes), for
@@ -11,6 +12,7 @@
 //! `Arc<dyn KeyValue>` and the scheme of `storage.url` picks the backend, wrapped in
 //! [`instrumented::Instrumented`] so every operation is timed, bounded and counted.
 
+pub mod dynamodb;
 pub mod instrumented;
 pub mod log;
 pub mod memory;
@@ -210,7 +212,7 @@ pub enum BatchOutcome {
 }
 
 /// Opens the key–value store named by `settings.url` for the namespace `namespace` (a table
-/// `kv_<namespace>` in SQL, a key prefix in Redis), creating its schema when `migrate` is true,
+/// `kv_<namespace>` in SQL, a key prefix in Redis, a partition key prefix in DynamoDB), creating its schema when `migrate` is true,
 /// and wraps it in [`instrumented::Instrumented`].
 ///
 /// ```no_run
@@ -246,9 +248,12 @@ pub async fn open_key_value(
         "redis" | "rediss" => {
             Arc::new(redis::RedisKeyValue::connect(url, namespace, &options).await?)
         }
+        "dynamodb" => {
+            Arc::new(dynamodb::DynamoDbKeyValue::connect(url, namespace, migrate, &options).await?)
+        }
         other => {
             return Err(StorageError::InvalidUrl(format!(
-                "unknown scheme `{other}:`; expected one of memory:, sqlite:, postgres:, mysql:, redis:"
+                "unknown scheme `{other}:`; expected one of memory:, sqlite:, postgres:, mysql:, redis:, dynamodb:"
             )));
         }
     };
@@ -269,6 +274,9 @@ pub struct ConnectOptions {
     pub operation_timeout: Duration,
     /// How SQLite gathers writes into one commit.
     pub group_commit: sqlite::GroupCommitOptions,
+    /// Longest a schema creation may wait for the backend to finish it (a new DynamoDB table
+    /// becoming `ACTIVE`).
+    pub startup_timeout: Duration,
 }
 
 impl From<&StorageSettings> for ConnectOptions {
@@ -282,6 +290,7 @@ impl From<&StorageSettings> for ConnectOptions {
                 max_delay: settings.group_commit_max_delay,
                 queue: settings.write_queue.max(1),
             },
+            startup_timeout: settings.startup_timeout,
         }
     }
 }

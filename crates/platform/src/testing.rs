@@ -182,16 +182,21 @@ pub enum Backend {
     Mysql,
     /// `TEST_REDIS_URL`.
     Redis,
+    /// `TEST_DYNAMODB_URL` (an emulator's `dynamodb://TABLE?region=…&endpoint=…`), with a
+    /// table of its own per call; the SDK takes the emulator's (dummy) credentials from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    DynamoDb,
 }
 
 impl Backend {
     /// Every backend, in a fixed order.
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 6] = [
         Backend::Memory,
         Backend::Sqlite,
         Backend::Postgres,
         Backend::Mysql,
         Backend::Redis,
+        Backend::DynamoDb,
     ];
 
     /// The variable naming a server backend's URL.
@@ -201,6 +206,7 @@ impl Backend {
             Backend::Postgres => Some("TEST_POSTGRES_URL"),
             Backend::Mysql => Some("TEST_MYSQL_URL"),
             Backend::Redis => Some("TEST_REDIS_URL"),
+            Backend::DynamoDb => Some("TEST_DYNAMODB_URL"),
         }
     }
 
@@ -216,11 +222,22 @@ impl Backend {
             (_, Some(variable)) => {
                 let url = std::env::var(variable).ok().filter(|url| !url.is_empty());
                 let what = format!("{variable} for the {self:?} {suite} suite");
-                if require(&what, url.is_some()) {
-                    url
-                } else {
-                    None
+                if !require(&what, url.is_some()) {
+                    return None;
                 }
+                if self == Backend::DynamoDb {
+                    let credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+                        && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some();
+                    let what = format!(
+                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values, for the \
+                         emulator) for the {self:?} {suite} suite"
+                    );
+                    if !require(&what, credentials) {
+                        return None;
+                    }
+                    return url.map(|url| unique_dynamodb_table(&url));
+                }
+                url
             }
             (_, None) => None,
         }
@@ -375,6 +392,10 @@ impl ServiceProcess {
             .arg("serve")
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
+            // The SDK's chain finds these first: a service under test reaches DynamoDB only
+            // through a local emulator, which takes any credentials.
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
             .stdout(std::process::Stdio::piped());
         let defaults = [
             ("server.listen", "127.0.0.1:0"),
@@ -493,6 +514,16 @@ where
     }
     let mut acknowledged = acknowledged.lock().expect("the writers are done");
     std::mem::take(&mut *acknowledged)
+}
+
+/// `url` (`dynamodb://TABLE?…`) with a table of its own, `TABLE_` and 16 random hex digits, so
+/// tests never see each other's items.
+pub fn unique_dynamodb_table(url: &str) -> String {
+    let suffix = format!("_{:016x}", rand::random::<u64>());
+    match url.find('?') {
+        Some(query) => format!("{}{suffix}{}", &url[..query], &url[query..]),
+        None => format!("{url}{suffix}"),
+    }
 }
 
 /// A unique path in the temporary directory with extension `extension`.

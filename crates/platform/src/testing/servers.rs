@@ -1,4 +1,5 @@
-//! Private instances of the real servers (PostgreSQL, MariaDB, Redis, NATS) for tests that stop
+//! Private instances of the real servers (PostgreSQL, MariaDB, Redis, NATS, and moto as
+//! DynamoDB) for tests that stop
 //! a backend and start it again: each [`ServerProcess`] runs the machine's own server binary on a
 //! loopback port of its own with a data directory of its own, so stopping it touches no other
 //! test. The shared servers (`TEST_*_URL`) are never stopped.
@@ -8,6 +9,11 @@
 //! the service under test keeps its configured URL. The data directory survives a stop; it is
 //! deleted, with the server stopped, on drop. The server is also started under
 //! `setpriv --pdeathsig`, so even a test process killed outright leaves none behind.
+//!
+//! moto keeps everything in memory, so a restart loses its data and its tables. A DynamoDB
+//! table outlives any outage of the service in front of it, so the private moto's table
+//! ([`ServerProcess::url`]) is created again, empty, whenever it starts again; what was
+//! written before the stop is gone, and tests assert only recovery.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -48,6 +54,10 @@ pub enum Server {
     Redis,
     /// NATS with JetStream (`nats-server -js`).
     Nats,
+    /// moto's server (`moto_server`, PyPI `moto[server]`) as DynamoDB, data in memory only.
+    /// Found at `TEST_MOTO_SERVER` when set (pip installs it beside its Python, e.g. under
+    /// pyenv), else in the usual program directories.
+    DynamoDb,
 }
 
 impl Server {
@@ -57,6 +67,7 @@ impl Server {
             Server::Mysql => "mariadb",
             Server::Redis => "redis",
             Server::Nats => "nats",
+            Server::DynamoDb => "moto",
         }
     }
 
@@ -65,7 +76,7 @@ impl Server {
     fn stop_signal(self) -> &'static str {
         match self {
             Server::Postgres => "INT",
-            Server::Mysql | Server::Redis | Server::Nats => "TERM",
+            Server::Mysql | Server::Redis | Server::Nats | Server::DynamoDb => "TERM",
         }
     }
 
@@ -74,7 +85,7 @@ impl Server {
     fn death_signal(self) -> &'static str {
         match self {
             Server::Postgres => "QUIT",
-            Server::Mysql | Server::Redis | Server::Nats => "KILL",
+            Server::Mysql | Server::Redis | Server::Nats | Server::DynamoDb => "KILL",
         }
     }
 }
@@ -99,6 +110,8 @@ pub struct ServerProcess {
     dir: PathBuf,
     port: u16,
     child: Option<tokio::process::Child>,
+    /// Whether it has been started before: moto then needs its table again.
+    started_before: bool,
 }
 
 impl ServerProcess {
@@ -123,6 +136,7 @@ impl ServerProcess {
             dir,
             port: free_port(),
             child: None,
+            started_before: false,
         };
         process.initialise().await;
         Some(process)
@@ -146,6 +160,9 @@ impl ServerProcess {
             Server::Mysql => format!("mysql://root@127.0.0.1:{port}/test"),
             Server::Redis => format!("redis://127.0.0.1:{port}"),
             Server::Nats => format!("nats://127.0.0.1:{port}"),
+            Server::DynamoDb => {
+                format!("dynamodb://private?region=us-east-1&endpoint=http://127.0.0.1:{port}")
+            }
         }
     }
 
@@ -196,6 +213,10 @@ impl ServerProcess {
         let deadline = tokio::time::Instant::now() + START_LIMIT;
         loop {
             if self.accepts().await {
+                if self.server == Server::DynamoDb && self.started_before {
+                    self.create_dynamodb_table().await;
+                }
+                self.started_before = true;
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -217,6 +238,24 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Creates the table of [`url`](ServerProcess::url) again in a restarted moto, as the table
+    /// of a real DynamoDB would still be there.
+    async fn create_dynamodb_table(&self) {
+        use crate::storage::dynamodb;
+        let url = dynamodb::DynamoDbUrl::parse(&self.url()).expect("the private url parses");
+        let options =
+            crate::storage::ConnectOptions::from(&crate::config::StorageSettings::default());
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto");
+        let client = dynamodb::client(&url, &options, Some(credentials)).await;
+        dynamodb::create_table(&client, &url.table)
+            .await
+            .unwrap_or_else(|error| panic!("moto's table is created again: {error}"));
+        dynamodb::wait_until_active(&client, &url.table, START_LIMIT)
+            .await
+            .unwrap_or_else(|error| panic!("moto's table becomes active: {error}"));
     }
 
     /// Stops the server the way an operator would (PostgreSQL: fast shutdown; the others:
@@ -281,7 +320,7 @@ impl ServerProcess {
                         "--skip-name-resolve",
                     ]);
             }
-            Server::Redis | Server::Nats => return,
+            Server::Redis | Server::Nats | Server::DynamoDb => return,
         }
         let output = command
             .stdin(Stdio::null())
@@ -350,12 +389,13 @@ impl ServerProcess {
                 "-sd".into(),
                 data,
             ],
+            Server::DynamoDb => vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port],
         }
     }
 
     /// Whether the server answers as a ready server does: PostgreSQL authenticates a startup
     /// message (it refuses them while starting or recovering), MariaDB sends its handshake,
-    /// Redis answers `PING` (not `-LOADING`), NATS sends `INFO`.
+    /// Redis answers `PING` (not `-LOADING`), NATS sends `INFO`, moto answers HTTP.
     async fn accepts(&self) -> bool {
         let probe = async {
             let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
@@ -380,6 +420,14 @@ impl ServerProcess {
                 Server::Nats => {
                     stream.read_exact(&mut answer[..4]).await.ok()?;
                     Some(&answer[..4] == b"INFO")
+                }
+                Server::DynamoDb => {
+                    stream
+                        .write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n")
+                        .await
+                        .ok()?;
+                    stream.read_exact(&mut answer).await.ok()?;
+                    Some(&answer == b"HTTP/")
                 }
             }
         };
@@ -460,6 +508,18 @@ fn free_port() -> u16 {
         .expect("a free port below the ephemeral range")
 }
 
+/// `TEST_MOTO_SERVER`, else `moto_server` in [`PROGRAM_DIRS`].
+fn moto_server() -> Option<PathBuf> {
+    #[allow(clippy::disallowed_methods)]
+    // Test infrastructure reads the TEST_* variables by design.
+    let named = std::env::var_os("TEST_MOTO_SERVER")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from);
+    named
+        .filter(|path| path.is_file())
+        .or_else(|| program("moto_server"))
+}
+
 fn program(name: &str) -> Option<PathBuf> {
     PROGRAM_DIRS
         .iter()
@@ -506,6 +566,11 @@ fn find_programs(server: Server) -> Option<Programs> {
             None,
             program("nats-server"),
             "nats-server (Debian package nats-server)",
+        ),
+        Server::DynamoDb => (
+            None,
+            moto_server(),
+            "moto_server (PyPI moto[server]; TEST_MOTO_SERVER names it when it is not in /usr/bin)",
         ),
     };
     let needs_init = matches!(server, Server::Postgres | Server::Mysql);

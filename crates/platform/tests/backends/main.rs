@@ -2,9 +2,10 @@
 //! platform promises: a dead server is a fast, temporary error; an unknown scheme is named;
 //! every operation is measured.
 //!
-//! `memory:` and `sqlite:` always run. PostgreSQL, MySQL, Redis and NATS run when
-//! `TEST_POSTGRES_URL`, `TEST_MYSQL_URL`, `TEST_REDIS_URL` and `TEST_NATS_URL` are set; otherwise
-//! the test says it skipped. When a variable is set, an unreachable server fails the test.
+//! `memory:` and `sqlite:` always run. PostgreSQL, MySQL, Redis, NATS and DynamoDB (an emulator)
+//! run when `TEST_POSTGRES_URL`, `TEST_MYSQL_URL`, `TEST_REDIS_URL`, `TEST_NATS_URL` and
+//! `TEST_DYNAMODB_URL` are set; otherwise the test says it skipped. When a variable is set, an
+//! unreachable server fails the test.
 //! The log and pub/sub suites live in `log.rs` and `pubsub.rs`.
 
 // A failed unwrap in a test helper is the test failing, loudly, where it happened.
@@ -13,6 +14,7 @@
 // themselves still read configuration only in `platform::config`.
 #![allow(clippy::disallowed_methods)]
 
+mod dynamodb;
 mod log;
 mod pubsub;
 mod servers;

@@ -7,8 +7,28 @@ use rand::seq::SliceRandom;
 
 use crate::storage::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
-/// Runs every behaviour below against `store`, in turn.
+/// Where backends differ in what they can hold; the suite tests each up to its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest value the backend stores. 1 MiB by default; DynamoDB's items hold 400 KB.
+    pub largest_value: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            largest_value: 1024 * 1024,
+        }
+    }
+}
+
+/// Runs every behaviour below against `store`, in turn, with the default [`Limits`].
 pub async fn run_all(store: &dyn KeyValue) {
+    run_all_within(store, Limits::default()).await;
+}
+
+/// Runs every behaviour below against `store`, in turn, within `limits`.
+pub async fn run_all_within(store: &dyn KeyValue, limits: Limits) {
     get_missing_is_none(store).await;
     put_then_get_returns_value(store).await;
     put_overwrites(store).await;
@@ -19,7 +39,7 @@ pub async fn run_all(store: &dyn KeyValue) {
     scan_pages_in_byte_order(store).await;
     scan_after_cursor_that_is_not_a_key(store).await;
     concurrent_put_if_absent_has_one_winner(store).await;
-    large_value_round_trips(store).await;
+    large_value_round_trips(store, limits.largest_value).await;
     batch_applies_every_write(store).await;
     batch_with_a_conflicting_insert_writes_nothing(store).await;
     batch_inserts_see_the_earlier_writes_of_their_batch(store).await;
@@ -237,16 +257,16 @@ pub async fn concurrent_put_if_absent_has_one_winner(store: &dyn KeyValue) {
     assert_eq!(ok(store.get("race/key").await, "get"), Some(winners));
 }
 
-/// A 1 MiB value round-trips unchanged.
-pub async fn large_value_round_trips(store: &dyn KeyValue) {
-    let value: Vec<u8> = (0..1024 * 1024u32)
+/// A value of `size` bytes (1 MiB within the default [`Limits`]) round-trips unchanged.
+pub async fn large_value_round_trips(store: &dyn KeyValue, size: usize) {
+    let value: Vec<u8> = (0..size)
         .map(|n| (n.wrapping_mul(31) % 251) as u8)
         .collect();
     ok(store.put("large/key", &value).await, "put");
     let read = ok(store.get("large/key").await, "get");
     assert!(
         read.as_ref() == Some(&value),
-        "the 1 MiB value came back changed"
+        "the {size}-byte value came back changed"
     );
 }
 

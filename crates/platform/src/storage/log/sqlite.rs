@@ -200,6 +200,7 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             // Long enough that the writer outwaits the test's own lock on a loaded machine.
             operation_timeout: Duration::from_secs(60),
+            startup_timeout: Duration::from_secs(30),
             group_commit: GroupCommitOptions {
                 max_writes: 256,
                 max_delay: Duration::from_secs(60),
