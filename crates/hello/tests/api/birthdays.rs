@@ -29,7 +29,8 @@ macro_rules! on_every_backend {
 const TODAY: Date = date!(2024 - 06 - 15);
 
 on_every_backend!(
-    memory => Memory, sqlite => Sqlite, postgres => Postgres, mysql => Mysql, redis => Redis;
+    memory => Memory, sqlite => Sqlite, postgres => Postgres, mysql => Mysql, redis => Redis,
+    dynamodb => DynamoDb;
     [
         saved_birthday_is_greeted_with_days_left,
         saving_again_replaces_the_date,

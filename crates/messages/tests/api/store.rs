@@ -24,7 +24,8 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
-    memory => Memory, sqlite => Sqlite, postgres => Postgres, mysql => Mysql, redis => Redis;
+    memory => Memory, sqlite => Sqlite, postgres => Postgres, mysql => Mysql, redis => Redis,
+    dynamodb => DynamoDb;
     [
         posted_message_is_stored_under_its_sha256,
         posting_again_stores_nothing_twice,
