@@ -59,6 +59,7 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
         &baseline_bin,
         scratch.path(),
         args.postgres_url.as_deref(),
+        args.dynamodb_url.as_deref(),
     );
     let mut targets: Vec<RunningTarget> = Vec::with_capacity(planned.len());
     for target in &planned {
@@ -186,14 +187,16 @@ fn tls_modes(service: Service) -> &'static [TlsMode] {
 
 /// The targets for `services`, in report order: the baseline in each TLS mode any service needs
 /// (loaded with the scenarios of every service measured in that mode), then each service on
-/// memory and on SQLite in each of its TLS modes, and on PostgreSQL (TLS off) when
-/// `postgres_url` is given. Certificates and databases go under `scratch`.
+/// memory and on SQLite in each of its TLS modes, on PostgreSQL (TLS off) when `postgres_url`
+/// is given, and hello on a DynamoDB emulator when `dynamodb_url` is given. Certificates and
+/// databases go under `scratch`.
 fn plan(
     services: &[Service],
     service_bins: &BTreeMap<Service, PathBuf>,
     baseline_bin: &Path,
     scratch: &Path,
     postgres_url: Option<&str>,
+    dynamodb_url: Option<&str>,
 ) -> Vec<Planned> {
     let cert_dir = scratch.join("tls");
     let tls_dir = |mode: TlsMode| (mode == TlsMode::On).then_some(cert_dir.as_path());
@@ -232,16 +235,23 @@ fn plan(
         let service_modes = tls_modes(service);
         let storages = [Storage::Memory, Storage::Sqlite]
             .into_iter()
-            .chain(postgres_url.map(|_| Storage::Postgres));
+            .chain(postgres_url.map(|_| Storage::Postgres))
+            // hello's rows answer the DynamoDB issue; the others would measure the emulator.
+            .chain(
+                dynamodb_url
+                    .filter(|_| service == Service::Hello)
+                    .map(|_| Storage::DynamoDb),
+            );
         for storage in storages {
             for &mode in service_modes {
                 // One server database for all: a PostgreSQL row says what the backend costs, and
                 // TLS to the client changes nothing there.
-                if storage == Storage::Postgres && mode == TlsMode::On {
+                if matches!(storage, Storage::Postgres | Storage::DynamoDb) && mode == TlsMode::On {
                     continue;
                 }
                 let storage_url = match storage {
                     Storage::Postgres => postgres_url.unwrap_or_default().to_owned(),
+                    Storage::DynamoDb => dynamodb_url.unwrap_or_default().to_owned(),
                     Storage::Memory => "memory:".to_owned(),
                     Storage::Sqlite => {
                         // One file per target: no two servers share a database.
@@ -393,6 +403,7 @@ mod tests {
             Path::new("bin/baseline"),
             Path::new("/scratch"),
             None,
+            None,
         )
     }
 
@@ -414,6 +425,7 @@ mod tests {
             Path::new("bin/baseline"),
             Path::new("/scratch"),
             Some(url),
+            None,
         );
         let on_postgres: Vec<(&str, TlsMode)> = planned
             .iter()
@@ -434,6 +446,37 @@ mod tests {
             .filter(|(key, _)| key.ends_with("__STORAGE__URL"))
             .map(|(_, value)| value.as_str());
         assert!(urls.clone().count() == 2 && urls.into_iter().all(|value| value == url));
+    }
+
+    #[test]
+    fn a_dynamodb_url_adds_one_emulator_target_for_hello_only() {
+        let services = [Service::Hello, Service::Messages];
+        let bins = services
+            .iter()
+            .map(|&service| (service, PathBuf::from(format!("bin/{}", service.name()))))
+            .collect();
+        let url = "dynamodb://bench?region=us-east-1&endpoint=http://127.0.0.1:8000";
+        let planned = plan(
+            &services,
+            &bins,
+            Path::new("bin/baseline"),
+            Path::new("/scratch"),
+            None,
+            Some(url),
+        );
+        let on_dynamodb: Vec<&Planned> = planned
+            .iter()
+            .filter(|target| target.storage == Some(Storage::DynamoDb))
+            .collect();
+        assert_eq!(on_dynamodb.len(), 1);
+        assert_eq!(on_dynamodb[0].spec.name, "hello (DynamoDB emulator)");
+        assert!(
+            on_dynamodb[0]
+                .spec
+                .env
+                .iter()
+                .any(|(key, value)| key == "HELLO__STORAGE__URL" && value == url)
+        );
     }
 
     #[test]

@@ -126,6 +126,11 @@ pub struct BenchArgs {
     /// Also measure each service on this PostgreSQL database (TLS off), beside memory and SQLite.
     #[arg(long)]
     pub postgres_url: Option<String>,
+    /// Also measure hello on this DynamoDB emulator (`dynamodb://TABLE?region=…&endpoint=…`,
+    /// credentials from the environment). Its rows are labelled as an emulator: they say what
+    /// the code path costs on this machine, not what DynamoDB in the cloud answers in.
+    #[arg(long)]
+    pub dynamodb_url: Option<String>,
 }
 
 /// A service `loadgen soak` can soak.
@@ -162,6 +167,8 @@ pub enum Storage {
     Sqlite,
     /// The PostgreSQL server `--postgres-url` names (bench only).
     Postgres,
+    /// The DynamoDB emulator `--dynamodb-url` names (bench only, hello only).
+    DynamoDb,
 }
 
 impl Storage {
@@ -171,6 +178,7 @@ impl Storage {
             Storage::Memory => "memory",
             Storage::Sqlite => "sqlite",
             Storage::Postgres => "postgres",
+            Storage::DynamoDb => "DynamoDB emulator",
         }
     }
 }

@@ -293,7 +293,7 @@ pub async fn run(args: &SoakArgs, service: Service) -> anyhow::Result<SoakReport
                 .join(format!("{}.db", service.name()))
                 .display()
         ),
-        Storage::Postgres => bail!("soak runs on memory or sqlite"),
+        Storage::Postgres | Storage::DynamoDb => bail!("soak runs on memory or sqlite"),
     };
     let cert_dir = scratch.path().join("tls");
     let backend = format!("{}, TLS {}", storage.name(), tls.name());
