@@ -393,6 +393,14 @@ mod tests {
     use crate::summary::Recording;
 
     fn planned(services: &[Service]) -> Vec<Planned> {
+        planned_with(services, None, None)
+    }
+
+    fn planned_with(
+        services: &[Service],
+        postgres_url: Option<&str>,
+        dynamodb_url: Option<&str>,
+    ) -> Vec<Planned> {
         let bins = services
             .iter()
             .map(|&service| (service, PathBuf::from(format!("bin/{}", service.name()))))
@@ -402,8 +410,8 @@ mod tests {
             &bins,
             Path::new("bin/baseline"),
             Path::new("/scratch"),
-            None,
-            None,
+            postgres_url,
+            dynamodb_url,
         )
     }
 
@@ -413,20 +421,8 @@ mod tests {
 
     #[test]
     fn a_postgres_url_adds_one_plain_target_per_service_on_it() {
-        let services = [Service::Hello, Service::Messages];
-        let bins = services
-            .iter()
-            .map(|&service| (service, PathBuf::from(format!("bin/{}", service.name()))))
-            .collect();
         let url = "postgres://bench@db/test";
-        let planned = plan(
-            &services,
-            &bins,
-            Path::new("bin/baseline"),
-            Path::new("/scratch"),
-            Some(url),
-            None,
-        );
+        let planned = planned_with(&[Service::Hello, Service::Messages], Some(url), None);
         let on_postgres: Vec<(&str, TlsMode)> = planned
             .iter()
             .filter(|target| target.storage == Some(Storage::Postgres))
@@ -450,20 +446,8 @@ mod tests {
 
     #[test]
     fn a_dynamodb_url_adds_one_emulator_target_for_hello_only() {
-        let services = [Service::Hello, Service::Messages];
-        let bins = services
-            .iter()
-            .map(|&service| (service, PathBuf::from(format!("bin/{}", service.name()))))
-            .collect();
         let url = "dynamodb://bench?region=us-east-1&endpoint=http://127.0.0.1:8000";
-        let planned = plan(
-            &services,
-            &bins,
-            Path::new("bin/baseline"),
-            Path::new("/scratch"),
-            None,
-            Some(url),
-        );
+        let planned = planned_with(&[Service::Hello, Service::Messages], None, Some(url));
         let on_dynamodb: Vec<&Planned> = planned
             .iter()
             .filter(|target| target.storage == Some(Storage::DynamoDb))

@@ -119,10 +119,10 @@ impl DynamoDbUrl {
     ///
     /// ```
     /// use platform::storage::dynamodb::DynamoDbUrl;
-    /// let url = DynamoDbUrl::parse("dynamodb://Kv?region=eu-west-1&endpoint=http://127.0.0.1:8000").unwrap();
-    /// assert_eq!(url.table, "Kv");
+    /// let url = DynamoDbUrl::parse("dynamodb://Kv-1?region=eu-west-1&endpoint=http://127.0.0.1:8000").unwrap();
+    /// assert_eq!(url.table, "Kv-1");
     /// assert_eq!(url.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
-    /// assert!(DynamoDbUrl::parse("dynamodb://key:secret@Kv?region=eu-west-1").is_err());
+    /// assert!(DynamoDbUrl::parse("dynamodb://key:secret@Kv-1?region=eu-west-1").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<DynamoDbUrl, StorageError> {
         let invalid = |reason: String| StorageError::InvalidUrl(format!("dynamodb url: {reason}"));
@@ -755,8 +755,16 @@ fn value_of(item: &HashMap<String, AttributeValue>) -> Result<Vec<u8>, StorageEr
     }
 }
 
-fn is_conditional_check_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
-    error.code() == Some("ConditionalCheckFailedException")
+/// Whether a conditional write was applied: a failed condition is `false`, not an error.
+fn condition_held<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, StorageError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(error) => Err(map_sdk_error(error)),
+    }
 }
 
 /// The one place SDK errors become [`StorageError`] kinds: no answer (timeout, refused or
@@ -823,11 +831,7 @@ impl KeyValue for DynamoDbKeyValue {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(error) if is_conditional_check_failed(&error) => Ok(false),
-            Err(error) => Err(map_sdk_error(error)),
-        }
+        condition_held(put)
     }
 
     /// A conditional delete, so whether the key existed costs no read and no returned value.
@@ -841,11 +845,7 @@ impl KeyValue for DynamoDbKeyValue {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(error) if is_conditional_check_failed(&error) => Ok(false),
-            Err(error) => Err(map_sdk_error(error)),
-        }
+        condition_held(deleted)
     }
 
     /// One `Query` per bucket, concurrently, for at most `limit + 1` keys each; the smallest
