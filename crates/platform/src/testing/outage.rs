@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Readiness, ServerProcess, eventually, eventually_within};
+use super::app::{Readiness, ServiceProcess, eventually, eventually_within};
+use super::servers::ServerProcess;
 
 /// Longest any answer may take while the server is down.
 pub const OUTAGE_ANSWER_LIMIT: Duration = Duration::from_secs(1);
@@ -301,4 +302,167 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes under load until `target` writes are acknowledged, then `kill -9`s `server`.
+///
+/// `writers` tasks each call `write` in a loop. `write` returns `Some(acknowledgement)` for a
+/// write the service confirmed and `None` once a request fails because the process is gone,
+/// which ends that task; it asserts on any other answer. Returns every acknowledgement, for the
+/// caller to look up after restarting the service: the durability check of each service.
+pub async fn acknowledged_until_killed<T, W, Fut>(
+    server: &mut ServiceProcess,
+    writers: usize,
+    target: usize,
+    write: W,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    W: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<T>> + Send + 'static,
+{
+    use std::sync::Mutex;
+    let write = Arc::new(write);
+    let acknowledged: Arc<Mutex<Vec<T>>> = Arc::default();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (write, acknowledged) = (write.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                while let Some(acknowledgement) = write().await {
+                    acknowledged
+                        .lock()
+                        .expect("no writer panics holding the lock")
+                        .push(acknowledgement);
+                }
+            })
+        })
+        .collect();
+    eventually_within(Duration::from_secs(60), || async {
+        acknowledged
+            .lock()
+            .map_or(true, |done| done.len() >= target)
+    })
+    .await;
+    server.kill();
+    for task in tasks {
+        task.await.expect("a writer failed");
+    }
+    let mut acknowledged = acknowledged.lock().expect("the writers are done");
+    std::mem::take(&mut *acknowledged)
+}
+
+/// A TCP proxy between a service and a real server, that a test can cut and restore: the
+/// backend "dies" for the service while the real server keeps running for everyone else.
+pub struct FaultProxy {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+    /// Connections being forwarded; [`cut`](FaultProxy::cut) waits until there are none.
+    forwarding: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Connections refused while cut, so a test can wait for a client's attempts.
+    refused: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on `127.0.0.1:0` forwarding to `target` (`host:port`).
+    pub async fn start(target: String) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy has an address");
+        let (up, watch) = tokio::sync::watch::channel(true);
+        let forwarding = Arc::new(tokio::sync::watch::Sender::new(0_usize));
+        let counter = forwarding.clone();
+        let refused = Arc::new(tokio::sync::watch::Sender::new(0_usize));
+        let refusals = refused.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                // Counted before looking at `up`: a `cut` that has not seen this connection
+                // counted is one this connection sees.
+                counter.send_modify(|open| *open += 1);
+                if !*watch.borrow() {
+                    counter.send_modify(|open| *open -= 1);
+                    refusals.send_modify(|refused| *refused += 1);
+                    continue; // Dropping the socket refuses the connection.
+                }
+                let (target, watch, counter) = (target.clone(), watch.clone(), counter.clone());
+                tokio::spawn(async move {
+                    forward(inbound, &target, watch).await;
+                    counter.send_modify(|open| *open -= 1);
+                });
+            }
+        });
+        FaultProxy {
+            addr,
+            up,
+            forwarding,
+            refused,
+        }
+    }
+
+    /// Starts a proxy in front of the server `url` names (a storage or broker URL) and returns it
+    /// with the same URL pointed at the proxy, ready for `storage.url`.
+    pub async fn in_front_of(url: &str) -> (FaultProxy, String) {
+        let mut parsed = url::Url::parse(url).expect("server URLs parse");
+        let host = parsed
+            .host_str()
+            .expect("server URLs name a host")
+            .to_owned();
+        let port = parsed
+            .port_or_known_default()
+            .expect("server URLs have a port");
+        let proxy = FaultProxy::start(format!("{host}:{port}")).await;
+        parsed
+            .set_port(Some(proxy.addr().port()))
+            .expect("server URLs take a port");
+        (proxy, parsed.to_string())
+    }
+
+    /// The proxy's address, to put in a URL instead of the server's.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones; returns once every connection is
+    /// closed, so that nothing sent after it reaches the server.
+    pub async fn cut(&self) {
+        let _ = self.up.send(false);
+        let _ = self
+            .forwarding
+            .subscribe()
+            .wait_for(|open| *open == 0)
+            .await;
+    }
+
+    /// Returns once the proxy has refused `count` connections while cut.
+    pub async fn refused_at_least(&self, count: usize) {
+        let _ = self
+            .refused
+            .subscribe()
+            .wait_for(|refused| *refused >= count)
+            .await;
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}
+
+/// Pipes `inbound` to `target` until either side closes or the proxy is cut; both sockets
+/// are closed on return.
+async fn forward(
+    mut inbound: tokio::net::TcpStream,
+    target: &str,
+    mut up: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+        _ = up.wait_for(|up| !*up) => {}
+    }
 }

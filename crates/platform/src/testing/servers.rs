@@ -22,7 +22,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{require, temp_path};
+use super::app::temp_path;
+use super::tools::require;
 
 /// Longest wait for a server to accept connections after it was started.
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -584,4 +585,89 @@ fn find_programs(server: Server) -> Option<Programs> {
         daemon: daemon?,
         setpriv: setpriv?,
     })
+}
+
+/// A storage backend a test suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `memory:`, always available.
+    Memory,
+    /// A fresh SQLite file in the temporary directory, always available.
+    Sqlite,
+    /// `TEST_POSTGRES_URL`.
+    Postgres,
+    /// `TEST_MYSQL_URL`.
+    Mysql,
+    /// `TEST_REDIS_URL`.
+    Redis,
+    /// `TEST_DYNAMODB_URL` (an emulator's `dynamodb://TABLE?region=…&endpoint=…`), with a
+    /// table of its own per call; the SDK takes the emulator's (dummy) credentials from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    DynamoDb,
+}
+
+impl Backend {
+    /// Every backend, in a fixed order.
+    pub const ALL: [Backend; 6] = [
+        Backend::Memory,
+        Backend::Sqlite,
+        Backend::Postgres,
+        Backend::Mysql,
+        Backend::Redis,
+        Backend::DynamoDb,
+    ];
+
+    /// The variable naming a server backend's URL.
+    pub fn variable(self) -> Option<&'static str> {
+        match self {
+            Backend::Memory | Backend::Sqlite => None,
+            Backend::Postgres => Some("TEST_POSTGRES_URL"),
+            Backend::Mysql => Some("TEST_MYSQL_URL"),
+            Backend::Redis => Some("TEST_REDIS_URL"),
+            Backend::DynamoDb => Some("TEST_DYNAMODB_URL"),
+        }
+    }
+
+    /// The `storage.url` to test against, or `None` when the server backend is not configured;
+    /// then it prints `skipped: …` so a plain `cargo test` says what it did not run.
+    ///
+    /// Under CI (`CI` set) a missing variable is a failure, never a silent skip.
+    #[allow(clippy::disallowed_methods)] // Test infrastructure reads the TEST_* variables by design.
+    pub fn storage_url(self, suite: &str) -> Option<String> {
+        match (self, self.variable()) {
+            (Backend::Memory, _) => Some("memory:".to_owned()),
+            (Backend::Sqlite, _) => Some(format!("sqlite://{}", temp_path("db").display())),
+            (_, Some(variable)) => {
+                let url = std::env::var(variable).ok().filter(|url| !url.is_empty());
+                let what = format!("{variable} for the {self:?} {suite} suite");
+                if !require(&what, url.is_some()) {
+                    return None;
+                }
+                if self == Backend::DynamoDb {
+                    let credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+                        && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some();
+                    let what = format!(
+                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values, for the \
+                         emulator) for the {self:?} {suite} suite"
+                    );
+                    if !require(&what, credentials) {
+                        return None;
+                    }
+                    return url.map(|url| unique_dynamodb_table(&url));
+                }
+                url
+            }
+            (_, None) => None,
+        }
+    }
+}
+
+/// `url` (`dynamodb://TABLE?…`) with a table of its own, `TABLE_` and 16 random hex digits, so
+/// tests never see each other's items.
+pub fn unique_dynamodb_table(url: &str) -> String {
+    let suffix = format!("_{:016x}", rand::random::<u64>());
+    match url.find('?') {
+        Some(query) => format!("{}{suffix}{}", &url[..query], &url[query..]),
+        None => format!("{url}{suffix}"),
+    }
 }
