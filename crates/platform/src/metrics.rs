@@ -29,8 +29,12 @@ pub mod names {
     /// Counter of connections closed because no request head (TLS handshake included) arrived
     /// within `server.header_read_timeout` of their accept, labelled `listener`.
     pub const HTTP_HEADER_TIMEOUTS: &str = "http_server_header_timeouts_total";
-    /// Histogram of storage operations, labelled `backend`, `operation`, `outcome`.
-    pub const STORAGE_OPERATION_DURATION: &str = "storage_operation_duration_seconds";
+    /// Histogram of storage operations: OpenTelemetry's database client convention
+    /// (`db.client.operation.duration`), labelled `db_system_name` (`postgresql`, `sqlite`,
+    /// `aws.dynamodb`, …), `db_operation_name` (`get`, `append`, …) and `outcome` (`ok`,
+    /// `not_found`, `error`). Until this rename it was `storage_operation_duration_seconds`
+    /// with `backend` and `operation`.
+    pub const DB_CLIENT_OPERATION_DURATION: &str = "db_client_operation_duration_seconds";
     /// Gauge fixed at 1, labelled `version` and `revision`.
     pub const BUILD_INFO: &str = "build_info";
     /// Gauge per dependency check (`check`): 1 when its last run passed, 0 when it failed.
@@ -99,9 +103,9 @@ fn describe() {
         "Connections closed because a request head did not arrive within server.header_read_timeout."
     );
     metrics::describe_histogram!(
-        names::STORAGE_OPERATION_DURATION,
+        names::DB_CLIENT_OPERATION_DURATION,
         metrics::Unit::Seconds,
-        "Duration of storage operations by backend, operation and outcome."
+        "Duration of database client operations by system, operation and outcome."
     );
     metrics::describe_gauge!(names::BUILD_INFO, "Build information; always 1.");
     metrics::describe_gauge!(

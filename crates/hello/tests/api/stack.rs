@@ -137,7 +137,7 @@ async fn metrics_follow_the_design_names_and_labels() {
     assert!(!text.contains(&user), "raw paths never become labels");
     assert!(
         has(
-            r#"storage_operation_duration_seconds_bucket{backend="memory",operation="put",outcome="ok""#
+            r#"db_client_operation_duration_seconds_bucket{db_system_name="memory",db_operation_name="put",outcome="ok""#
         ),
         "{text}"
     );

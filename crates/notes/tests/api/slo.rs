@@ -83,8 +83,8 @@ async fn live_metrics_count_signins_by_outcome_and_pass_promtool() {
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }
     assert!(
-        metrics.contains(r#"backend="sqlite",operation="create_note""#)
-            || metrics.contains("storage_operation_duration_seconds")
+        metrics.contains(r#"db_system_name="sqlite",db_operation_name="create_note""#)
+            || metrics.contains("db_client_operation_duration_seconds")
     );
     promtool(&["check", "metrics"], metrics.as_bytes());
 }

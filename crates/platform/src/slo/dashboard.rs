@@ -663,7 +663,7 @@ fn service_panels(layout: &mut Layout, service: &str, metrics: &[ServiceMetric])
 
 fn storage_and_process_panels(layout: &mut Layout, service: &str) {
     let job = scope(service);
-    let storage = names::STORAGE_OPERATION_DURATION;
+    let storage = names::DB_CLIENT_OPERATION_DURATION;
     layout.row("Storage and process");
     layout.add(
         24,
@@ -674,9 +674,9 @@ fn storage_and_process_panels(layout: &mut Layout, service: &str) {
         )
         .target(
             format!(
-                "histogram_quantile(0.99, sum by (le, backend, operation) (rate({storage}_bucket{{{job}}}[$__rate_interval])))"
+                "histogram_quantile(0.99, sum by (le, db_system_name, db_operation_name) (rate({storage}_bucket{{{job}}}[$__rate_interval])))"
             ),
-            "{{backend}} {{operation}}",
+            "{{db_system_name}} {{db_operation_name}}",
         ),
     );
     layout.add(

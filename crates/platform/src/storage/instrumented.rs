@@ -2,10 +2,14 @@
 //! records its duration and outcome, so no backend re-implements either. Its `Meter` does the
 //! same for the log and pub/sub wrappers.
 //!
-//! Metric: the histogram `storage_operation_duration_seconds` with the labels `backend` (`memory`, `sqlite`,
-//! …), `operation` (`get`, `put`, `put_if_absent`, `delete`, `scan`, `write_batch`, `ping`) and `outcome`
-//! (`ok`, `not_found` for a `get` that found nothing or a `delete` of a missing key, `error`).
-//! Every label value is a `&'static str`, so the label set stays bounded.
+//! Metric: the histogram `db_client_operation_duration_seconds` (OpenTelemetry's
+//! `db.client.operation.duration`) with the labels `db_system_name` (the convention's names:
+//! `postgresql`, `mysql`, `sqlite`, `redis`, `aws.dynamodb`; `memory` for the in-process store,
+//! `nats` for the broker), `db_operation_name` (`get`, `put`, `put_if_absent`, `delete`, `scan`,
+//! `write_batch`, `ping`) and `outcome` (`ok`, `not_found` for a `get` that found nothing or a
+//! `delete` of a missing key, `error`). `outcome` is the project's own: the convention's
+//! `error.type` names failures only, and a `not_found` is not one. Every label value is a
+//! `&'static str`, so the label set stays bounded.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,7 +20,7 @@ use async_trait::async_trait;
 
 use super::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
-use crate::metrics::names::STORAGE_OPERATION_DURATION as OPERATION_DURATION;
+use crate::metrics::names::DB_CLIENT_OPERATION_DURATION as OPERATION_DURATION;
 
 /// A [`KeyValue`] that times, bounds and counts every call to the one it wraps.
 pub struct Instrumented {
@@ -77,8 +81,8 @@ impl Meter {
             .map(|(operation, outcome)| {
                 let histogram = metrics::histogram!(
                     OPERATION_DURATION,
-                    "backend" => backend,
-                    "operation" => operation,
+                    "db_system_name" => system_name(backend),
+                    "db_operation_name" => operation,
                     "outcome" => outcome,
                 );
                 ((operation, outcome), histogram)
@@ -123,13 +127,22 @@ impl Meter {
             // An operation the service names (a `SqlDatabase` statement's), not known up front.
             None => metrics::histogram!(
                 OPERATION_DURATION,
-                "backend" => backend,
-                "operation" => operation,
+                "db_system_name" => system_name(backend),
+                "db_operation_name" => operation,
                 "outcome" => outcome,
             )
             .record(elapsed),
         }
         result
+    }
+}
+
+/// OpenTelemetry's `db.system.name` for a backend's name, where the convention has one.
+fn system_name(backend: &'static str) -> &'static str {
+    match backend {
+        "postgres" => "postgresql",
+        "dynamodb" => "aws.dynamodb",
+        other => other,
     }
 }
 

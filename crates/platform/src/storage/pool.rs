@@ -6,7 +6,7 @@
 //! applies the service's migrations for that dialect, and hands back the typed pool in a
 //! [`SqlPool`]. The service writes its SQL per dialect (placeholders `?` against `$1`, upserts and
 //! `RETURNING` differ), and runs every statement through [`SqlDatabase::observe`], which bounds
-//! it by `storage.operation_timeout`, records `storage_operation_duration_seconds` and maps
+//! it by `storage.operation_timeout`, records `db_client_operation_duration_seconds` and maps
 //! sqlx errors into [`StorageError`] kinds with each dialect's own mapping.
 //!
 //! The pool comes from the dialect's module of the SQL layer (`storage::sql`), as every SQL
@@ -62,7 +62,7 @@ enum Direct {
 #[derive(Debug, Clone)]
 pub struct SqlDatabase {
     pool: SqlPool,
-    /// Timeout and `storage_operation_duration_seconds`, as for every storage trait.
+    /// Timeout and `db_client_operation_duration_seconds`, as for every storage trait.
     meter: Arc<Meter>,
     /// What the service's statements and migrations run on; on SQLite the file as rusqlite
     /// talks to it, and the sqlx pool is only what [`pool`](Self::pool) hands out.

@@ -192,9 +192,9 @@ async fn log_operations_are_measured() {
     for operation in ["append", "read_last"] {
         assert!(
             rendered.lines().any(|line| line
-                .starts_with("storage_operation_duration_seconds_count")
-                && line.contains("backend=\"memory\"")
-                && line.contains(&format!("operation=\"{operation}\""))
+                .starts_with("db_client_operation_duration_seconds_count")
+                && line.contains("db_system_name=\"memory\"")
+                && line.contains(&format!("db_operation_name=\"{operation}\""))
                 && line.contains("outcome=\"ok\"")
                 && !line.ends_with(" 0")),
             "no {operation}/ok series in:\n{rendered}"

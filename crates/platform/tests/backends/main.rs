@@ -305,9 +305,9 @@ async fn instrumented_records_operation_durations() {
     let has_series = |operation: &str, outcome: &str| {
         // Handles are registered up front, so only a non-zero count proves a recording.
         rendered.lines().any(|line| {
-            line.starts_with("storage_operation_duration_seconds_count")
-                && line.contains("backend=\"memory\"")
-                && line.contains(&format!("operation=\"{operation}\""))
+            line.starts_with("db_client_operation_duration_seconds_count")
+                && line.contains("db_system_name=\"memory\"")
+                && line.contains(&format!("db_operation_name=\"{operation}\""))
                 && line.contains(&format!("outcome=\"{outcome}\""))
                 && !line.ends_with(" 0")
         })

@@ -217,7 +217,7 @@ fn the_dashboard_queries_only_metrics_the_platform_exports_or_the_rules_record()
     let mut exported = BTreeSet::new();
     for histogram in [
         names::HTTP_REQUEST_DURATION,
-        names::STORAGE_OPERATION_DURATION,
+        names::DB_CLIENT_OPERATION_DURATION,
     ] {
         for suffix in ["_bucket", "_count", "_sum"] {
             exported.insert(format!("{histogram}{suffix}"));
@@ -253,7 +253,7 @@ fn the_dashboard_queries_only_metrics_the_platform_exports_or_the_rules_record()
         "slo:sli_error:ratio_rate3d",
         "http_server_request_duration_seconds_count",
         "http_server_request_duration_seconds_bucket",
-        "storage_operation_duration_seconds_bucket",
+        "db_client_operation_duration_seconds_bucket",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
     ] {

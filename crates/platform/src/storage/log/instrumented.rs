@@ -1,5 +1,5 @@
 //! The wrapper every log backend runs inside: a timeout on each operation and the histogram
-//! `storage_operation_duration_seconds` with `operation` one of `append`, `read_after`,
+//! `db_client_operation_duration_seconds` with `db_operation_name` one of `append`, `read_after`,
 //! `read_last`, `ping` and `outcome` `ok` or `error` (the timing itself is the key–value
 //! wrapper's `Meter`).
 

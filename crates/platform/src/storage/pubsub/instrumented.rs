@@ -1,5 +1,5 @@
 //! The wrapper every network broker runs inside: a timeout on each operation and the histogram
-//! `storage_operation_duration_seconds` with `operation` one of `publish`, `subscribe`, `ping`
+//! `db_client_operation_duration_seconds` with `db_operation_name` one of `publish`, `subscribe`, `ping`
 //! and `outcome` `ok` or `error` (the timing itself is the key–value wrapper's `Meter`).
 //!
 //! Only the calls are bounded and timed; the messages a [`Subscription`] yields afterwards are
