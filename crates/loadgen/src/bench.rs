@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use crate::charts::{self, Chart, http::HttpResults, http::HttpRow};
 use crate::cli::{BenchArgs, Storage, TlsMode};
 use crate::cpu::CpuMeter;
 use crate::http::{self, Endpoint, Load};
 use crate::memory;
+use crate::progress::Progress;
 use crate::report::{self, Row};
 use crate::scenario::{Account, Kind, Service};
 use crate::summary::{self, Summary};
@@ -83,10 +85,18 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
     };
     let mut peak_resets_work = true;
     let mut runs: BTreeMap<(usize, Service, Kind), Vec<Summary>> = BTreeMap::new();
+    let pairs: usize = planned.iter().map(|target| target.scenarios.len()).sum();
+    let mut progress = Progress::new(vec![load.warmup + load.duration; pairs * args.repetitions]);
     for round in 1..=args.repetitions {
         for (target_idx, (target, endpoint)) in targets.iter().zip(&endpoints).enumerate() {
             let plan = &planned[target_idx];
             for &(service, kind) in &plan.scenarios {
+                progress.step(&format!(
+                    "{} {}, round {round}/{}",
+                    target.name,
+                    service.route(kind),
+                    args.repetitions
+                ));
                 let account = match plan.service {
                     Some(_) => service.account(endpoint, kind).await.with_context(|| {
                         format!("cannot set up {} {}", target.name, kind.name())
@@ -102,17 +112,17 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
                     && let Err(error) = memory::reset_peak(pid)
                     && peak_resets_work
                 {
-                    eprintln!(
+                    progress.println(&format!(
                         "warning: cannot reset the peak RSS of {} ({error}); peaks count from each server's start",
                         target.name
-                    );
+                    ));
                     peak_resets_work = false;
                 }
                 let mut summary = http::run(endpoint, scenario.as_ref(), load, &meters)
                     .await
                     .with_context(|| format!("{} {} failed", target.name, kind.name()))?;
                 summary.server_peak_rss_bytes = target.pid().and_then(memory::peak_rss_bytes);
-                eprintln!(
+                progress.println(&format!(
                     "round {round}/{reps}: {name} {route}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms, peak RSS {rss} MiB, {errors} errors {kinds:?}, CPU s {cpu:?}",
                     reps = args.repetitions,
                     name = target.name,
@@ -127,13 +137,14 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
                     errors = summary.errors,
                     kinds = summary.error_kinds,
                     cpu = summary.cpu_seconds,
-                );
+                ));
                 runs.entry((target_idx, service, kind))
                     .or_default()
                     .push(summary);
             }
         }
     }
+    progress.finish();
     for target in targets {
         target.stop().await?;
     }
@@ -161,7 +172,7 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
             || args.repetitions < report::MEASUREMENT_RUNS,
         load_before,
         load_after: load_average(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: report::this_command_line(),
         method: format!(
             "Closed loop, {connections} keep-alive connections, {warmup:?} warm-up then {duration:?} measured, median of {reps} interleaved runs by requests/s; loadgen on {threads} runtime thread(s), servers on their default runtime (one worker per CPU); {fixtures} records for hello's and messages' GET, {listed} notes in notes' list, a new notes user per run. {peak_note}{tls_note}",
             connections = load.connections,
@@ -172,6 +183,17 @@ pub async fn run(args: &BenchArgs, threads: usize) -> anyhow::Result<String> {
             listed = crate::scenario::notes::LISTED_NOTES,
         ),
     };
+    if let Some(dir) = &args.charts {
+        let results = HttpResults {
+            date: context.date.clone(),
+            smoke_run: context.smoke_run,
+            rows: rows.iter().map(HttpRow::from_report).collect(),
+        };
+        let stem = format!("http-{}", args.service.section());
+        for path in charts::write(dir, &stem, &Chart::Http(results))? {
+            eprintln!("Drew {}.", path.display());
+        }
+    }
     Ok(report::render(&context, &rows))
 }
 

@@ -31,6 +31,16 @@ pub enum Command {
     /// Load one service open-loop at a fixed rate for a minute, sample its memory every second,
     /// and fail on any error or on memory that keeps growing.
     Soak(SoakArgs),
+    /// Redraw every chart from the results kept beside it (`DIR/*.json`), without measuring.
+    Charts(ChartsArgs),
+}
+
+/// `loadgen charts`.
+#[derive(Debug, Clone, Args)]
+pub struct ChartsArgs {
+    /// The directory of the charts and their `*.json` results.
+    #[arg(long, default_value = crate::charts::DEFAULT_DIR)]
+    pub dir: PathBuf,
 }
 
 /// How long and how hard to load; shared by `http` and `bench`.
@@ -123,6 +133,10 @@ pub struct BenchArgs {
     /// Rewrite the marked section of this Markdown file (created when absent).
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Keep the results as `DIR/http-SECTION.json` and draw them beside it
+    /// (`http-SECTION-requests.svg`, `http-SECTION-p99.svg`).
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
     /// Also measure each service on this PostgreSQL database (TLS off), beside memory and SQLite.
     #[arg(long)]
     pub postgres_url: Option<String>,
@@ -243,6 +257,10 @@ pub struct SoakArgs {
     /// absent), replacing the previous row of the same service and storage.
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Keep the RSS samples as `DIR/soak-SERVICE-BACKEND.json` and draw them with the fitted
+    /// slope beside it (`.svg`).
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
 }
 
 /// Parses a fraction in (0, 1], e.g. `0.8`.
@@ -409,6 +427,26 @@ mod tests {
             "both"
         );
         assert!(parse(&["--service", "hello", "--peak-fraction", "2"]).is_err());
+    }
+
+    #[test]
+    fn charts_are_redrawn_from_bench_charts_unless_told_otherwise() {
+        let parse = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(["loadgen", "charts"].iter().chain(extra))
+                .expect("valid command line");
+            let Command::Charts(args) = cli.command else {
+                panic!("expected the charts subcommand");
+            };
+            args.dir
+        };
+        assert_eq!(parse(&[]), PathBuf::from("bench/charts"));
+        assert_eq!(parse(&["--dir", "/tmp/c"]), PathBuf::from("/tmp/c"));
+        let cli = Cli::try_parse_from(["loadgen", "bench", "--charts", "bench/charts"])
+            .expect("valid command line");
+        let Command::Bench(args) = cli.command else {
+            panic!("expected the bench subcommand");
+        };
+        assert_eq!(args.charts, Some(PathBuf::from("bench/charts")));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod charts;
 pub mod chat;
 pub mod cli;
 pub mod cpu;
 pub mod http;
 pub mod memory;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod soak;

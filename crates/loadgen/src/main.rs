@@ -1,11 +1,11 @@
 //! The `loadgen` binary: `loadgen http` loads one server, `loadgen bench` runs the benchmark,
-//! `loadgen soak` soaks one service.
+//! `loadgen soak` soaks one service, `loadgen charts` redraws the charts from their results.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use loadgen::cli::{BenchArgs, Cli, Command, HttpArgs, SoakArgs};
+use loadgen::cli::{BenchArgs, ChartsArgs, Cli, Command, HttpArgs, SoakArgs};
 use loadgen::cpu::CpuMeter;
 use loadgen::http::{self, Endpoint, Load};
 
@@ -21,6 +21,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Charts(args) = &cli.command {
+        // Drawing needs no runtime.
+        return charts_command(args);
+    }
     // One thread runs a current-thread runtime, so the load generator holds exactly one core.
     let runtime = match cli.threads {
         0 => anyhow::bail!("--threads must be at least 1"),
@@ -40,7 +44,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(service) => runtime.block_on(soak_command(args, service)),
             None => chat_soak(&args, cli.threads),
         },
+        Command::Charts(args) => charts_command(&args),
     }
+}
+
+fn charts_command(args: &ChartsArgs) -> anyhow::Result<ExitCode> {
+    let written = loadgen::charts::redraw(&args.dir)?;
+    if written.is_empty() {
+        anyhow::bail!("no chart data (*.json) in {}", args.dir.display());
+    }
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn http_command(args: HttpArgs) -> anyhow::Result<ExitCode> {
@@ -109,6 +125,11 @@ async fn soak_command(
         loadgen::soak::write(path, &report)?;
         eprintln!("Updated the soak table of {}.", path.display());
     }
+    if let Some(dir) = &args.charts {
+        for path in loadgen::charts::soak::write(dir, &report)? {
+            eprintln!("Drew {}.", path.display());
+        }
+    }
     Ok(if report.failures().is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -143,6 +164,9 @@ fn chat_soak(args: &SoakArgs, threads: usize) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.write {
         command.arg("--write").arg(path);
+    }
+    if let Some(dir) = &args.charts {
+        command.arg("--charts").arg(dir);
     }
     if args.storage.is_some() || args.tls.is_some() {
         eprintln!(

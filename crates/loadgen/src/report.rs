@@ -165,6 +165,36 @@ fn render_row(row: &Row) -> String {
     )
 }
 
+/// The command line as a report shows it: arguments that are paths under `cwd` (the repository
+/// root, where `bench/run` runs) relative to it, and a program outside it by its name alone, so
+/// the report names no directory of the machine it ran on
+/// (`/work/repo/target/release/loadgen bench` → `target/release/loadgen bench`).
+pub fn command_line(args: impl IntoIterator<Item = String>, cwd: &std::path::Path) -> String {
+    let mut shown = Vec::new();
+    for (idx, arg) in args.into_iter().enumerate() {
+        let path = std::path::Path::new(&arg);
+        let relative = path
+            .is_absolute()
+            .then(|| path.strip_prefix(cwd).ok())
+            .flatten()
+            .filter(|relative| !relative.as_os_str().is_empty());
+        shown.push(match (relative, idx) {
+            (Some(relative), _) => relative.display().to_string(),
+            (None, 0) if path.is_absolute() => path
+                .file_name()
+                .map_or(arg.clone(), |name| name.to_string_lossy().into_owned()),
+            (None, _) => arg,
+        });
+    }
+    shown.join(" ")
+}
+
+/// [`command_line`] of this process, relative to its working directory.
+pub fn this_command_line() -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    command_line(std::env::args(), &cwd)
+}
+
 /// `13_107_200` bytes → `12.5` (MiB, one decimal).
 pub fn mebibytes(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
@@ -302,6 +332,42 @@ mod tests {
                 "{broken:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_command_line_names_no_directory_of_the_machine() {
+        let line = |args: &[&str]| {
+            command_line(
+                args.iter().map(|arg| (*arg).to_owned()),
+                std::path::Path::new("/work/main"),
+            )
+        };
+        assert_eq!(
+            line(&[
+                "/work/main/target/release/loadgen",
+                "bench",
+                "--write",
+                "/work/main/BENCHMARKS.md",
+                "--charts",
+                "bench/charts",
+            ]),
+            "target/release/loadgen bench --write BENCHMARKS.md --charts bench/charts"
+        );
+        // A target directory elsewhere ($CARGO_TARGET_DIR): the program's name only.
+        assert_eq!(
+            line(&[
+                "/tmp/target/release/chatload",
+                "bench",
+                "--write",
+                "/tmp/x.md"
+            ]),
+            "chatload bench --write /tmp/x.md"
+        );
+        // Run by a relative path, it stays as typed; a sibling directory is not under the root.
+        assert_eq!(
+            line(&["target/release/loadgen", "/work/mainly/x"]),
+            "target/release/loadgen /work/mainly/x"
+        );
     }
 
     #[test]

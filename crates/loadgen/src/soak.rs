@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{SoakArgs, Storage, TlsMode};
 use crate::cpu::CpuMeter;
@@ -26,7 +27,7 @@ const PEAK_WARMUP: Duration = Duration::from_secs(1);
 pub const FULL_SOAK: Duration = Duration::from_secs(60);
 
 /// The server's resident set at one moment of the soak.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Seconds since the load started.
     pub at_secs: f64,
@@ -34,9 +35,25 @@ pub struct Sample {
     pub rss_bytes: u64,
 }
 
-/// The least-squares slope of RSS over time, in KiB per minute, over the samples taken at or
-/// after `from_secs`; `None` with fewer than three of them (no trend to speak of).
-pub fn slope_kib_per_min(samples: &[Sample], from_secs: f64) -> Option<f64> {
+/// The least-squares line of RSS over time: `rss_bytes ≈ intercept_bytes + bytes_per_sec × t`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// RSS the line gives at second 0, bytes.
+    pub intercept_bytes: f64,
+    /// Its slope.
+    pub bytes_per_sec: f64,
+}
+
+impl Fit {
+    /// The slope in KiB per minute, the unit of the verdict and the table.
+    pub fn kib_per_min(&self) -> f64 {
+        self.bytes_per_sec * 60.0 / 1024.0
+    }
+}
+
+/// The least-squares line through the samples taken at or after `from_secs`; `None` with fewer
+/// than three of them (no trend to speak of).
+pub fn fit(samples: &[Sample], from_secs: f64) -> Option<Fit> {
     let kept: Vec<(f64, f64)> = samples
         .iter()
         .filter(|sample| sample.at_secs >= from_secs)
@@ -53,8 +70,23 @@ pub fn slope_kib_per_min(samples: &[Sample], from_secs: f64) -> Option<f64> {
     if variance == 0.0 {
         return None;
     }
-    let bytes_per_second = covariance / variance;
-    Some(bytes_per_second * 60.0 / 1024.0)
+    let bytes_per_sec = covariance / variance;
+    Some(Fit {
+        intercept_bytes: mean_y - bytes_per_sec * mean_x,
+        bytes_per_sec,
+    })
+}
+
+/// The least-squares slope of RSS over time, in KiB per minute, over the samples taken at or
+/// after `from_secs`; `None` with fewer than three of them.
+pub fn slope_kib_per_min(samples: &[Sample], from_secs: f64) -> Option<f64> {
+    fit(samples, from_secs).map(|fit| fit.kib_per_min())
+}
+
+/// The start of a soak of `duration` left out of the slope: its first sixth (10 s of 60 s),
+/// while the allocator, connection pools and caches settle.
+pub fn settle_secs(duration: Duration) -> f64 {
+    duration.as_secs_f64() / 6.0
 }
 
 /// What a soak measured, ready for the verdict and the table; made by `loadgen soak` and
@@ -93,10 +125,9 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
-    /// The start of the soak left out of the slope: its first sixth (10 s of 60 s), while the
-    /// allocator, connection pools and caches settle.
+    /// The start of the soak left out of the slope ([`settle_secs`]).
     pub fn settle_secs(&self) -> f64 {
-        self.duration.as_secs_f64() / 6.0
+        settle_secs(self.duration)
     }
 
     /// The RSS slope after the settling part, KiB per minute.
@@ -438,6 +469,17 @@ mod tests {
             slope_kib_per_min(&shrinking, 0.0).expect("a trend"),
             -60.0
         ));
+    }
+
+    #[test]
+    fn the_fit_is_the_line_through_the_samples() {
+        // 50 MiB at second 0, 2 KiB more each second: the line the chart draws.
+        let leak = samples(60, |t| 50.0 * 1048576.0 + 2048.0 * t);
+        let fit = fit(&leak, 10.0).expect("a line");
+        assert!(close(fit.intercept_bytes, 50.0 * 1048576.0), "{fit:?}");
+        assert!(close(fit.bytes_per_sec, 2048.0), "{fit:?}");
+        assert!(close(fit.kib_per_min(), 120.0), "{fit:?}");
+        assert_eq!(settle_secs(Duration::from_secs(60)), 10.0);
     }
 
     #[test]

@@ -140,6 +140,9 @@ struct BenchArgs {
     hold: Duration,
     #[arg(long, default_value_t = 64)]
     message_bytes: usize,
+    /// Keeps the ladders as `DIR/chat-ladder.json` and draws `DIR/chat-ladder.svg`.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +171,9 @@ struct SoakArgs {
     /// Puts the result's row into the `bench:soak` table of this file.
     #[arg(long)]
     write: Option<PathBuf>,
+    /// Keeps the RSS samples as `DIR/soak-chat-memory-tls-off.json` and draws them beside it.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -264,7 +270,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             idle::worker(args.urls, args.first, args.count, args.room_size, args.tag).await?;
         }
         Command::Bench(args) => {
-            let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+            let command_line = loadgen::report::this_command_line();
             let options = bench::BenchOptions {
                 only: args.only,
                 write: args.write,
@@ -277,6 +283,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 hold: args.hold,
                 message_bytes: args.message_bytes,
                 command_line,
+                charts: args.charts,
             };
             bench::run(&options).await?;
         }
@@ -289,6 +296,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 max_growth_kib_per_min: args.max_growth_kib_per_min,
                 message_bytes: args.message_bytes,
                 write: args.write,
+                charts: args.charts,
             };
             return soak::run(&options).await;
         }

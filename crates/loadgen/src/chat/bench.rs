@@ -6,10 +6,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::charts::{
+    self, Chart,
+    ladder::{Ladder, LadderStep, Ladders},
+};
 use crate::chat::fanout::{self, FanoutResult, FanoutSpec};
 use crate::chat::idle::{self, IdleSpec};
 use crate::chat::report::{self, FanoutRow};
 use crate::chat::servers::{self, Backend, Probe, Server};
+use crate::progress::Progress;
 
 /// What `bench` runs and how.
 #[derive(Debug, Clone)]
@@ -27,13 +32,60 @@ pub struct BenchOptions {
     pub hold: Duration,
     pub message_bytes: usize,
     pub command_line: String,
+    /// Keep the ladders as `DIR/chat-ladder.json` and draw `DIR/chat-ladder.svg`.
+    pub charts: Option<PathBuf>,
 }
 
 impl BenchOptions {
     fn wants(&self, group: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|name| name == group)
     }
+
+    /// The planned length of each run, in the order `run` makes them: the ladders at their
+    /// longest (a ladder that fails early skips the rest).
+    fn plan(&self) -> Vec<Duration> {
+        let full = self.warmup + self.duration + DRAIN;
+        let ladder = LADDER_WARMUP + LADDER_DURATION + DRAIN;
+        // Joining thousands of connections takes about as long again as the hold.
+        let idle = self.hold * 2;
+        let reps = self.repetitions;
+        let max = |servers: usize| {
+            let mut runs = Vec::new();
+            for _ in 0..servers {
+                runs.extend(std::iter::repeat_n(ladder, self.ladder.len()));
+                runs.extend(std::iter::repeat_n(full, reps));
+            }
+            runs
+        };
+        let mut plan = Vec::new();
+        for (group, runs) in [
+            ("idle1", vec![idle; reps]),
+            ("idle3", vec![idle; reps]),
+            ("slo", vec![full; reps]),
+            ("latency", vec![full; 3 * reps]),
+            ("max1", max(1)),
+            ("max3", max(2)),
+        ] {
+            if self.wants(group) {
+                plan.extend(runs);
+            }
+        }
+        plan
+    }
+
+    fn smoke_run(&self) -> bool {
+        self.duration < crate::report::MEASUREMENT_WINDOW
+            || self.repetitions < crate::report::MEASUREMENT_RUNS
+    }
 }
+
+/// Unmeasured time after each fan-out window, for deliveries in flight to arrive.
+pub(crate) const DRAIN: Duration = Duration::from_secs(2);
+/// A ladder step's warm-up and window: short, since the steps only find the rate to re-run.
+pub(crate) const LADDER_WARMUP: Duration = Duration::from_secs(1);
+pub(crate) const LADDER_DURATION: Duration = Duration::from_secs(5);
+/// A ladder step passes with p99 up to this.
+pub(crate) const LADDER_P99_MS: f64 = 100.0;
 
 /// Whether a run kept up: p99 within `p99_ms`, no gaps, duplicates or drops, every delivery
 /// made after the drain, and at least 95% of the offered deliveries arriving in the window.
@@ -50,6 +102,9 @@ struct Report {
     fanout: Vec<String>,
     idle: Vec<String>,
     notes: Vec<String>,
+    /// The ladders climbed, for the chart.
+    ladders: Vec<Ladder>,
+    progress: Progress,
 }
 
 pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
@@ -60,6 +115,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
         fanout: Vec::new(),
         idle: Vec::new(),
         notes: Vec::new(),
+        ladders: Vec::new(),
+        progress: Progress::new(options.plan()),
     };
     let mut tag_counter = 0u32;
     let mut tag = move |prefix: &str| {
@@ -69,7 +126,11 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
 
     if options.wants("idle1") {
         let mut runs = Vec::new();
-        for _ in 0..options.repetitions {
+        for repetition in 1..=options.repetitions {
+            report.progress.step(&format!(
+                "idle, one process, run {repetition}/{}",
+                options.repetitions
+            ));
             let server = Server::start(&program, Backend::Memory, "chat").await?;
             let spec = IdleSpec {
                 urls: vec![server.url()],
@@ -79,7 +140,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
                 hold: options.hold,
             };
             let result = idle::run(&spec, &Probe::new(vec![server.pid]), &tag("idle")).await?;
-            eprintln!("idle1: {result:?}");
+            report.progress.println(&format!("idle1: {result:?}"));
             runs.push(result);
             server.stop().await;
         }
@@ -96,7 +157,11 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
     }
     if options.wants("idle3") {
         let mut runs = Vec::new();
-        for _ in 0..options.repetitions {
+        for repetition in 1..=options.repetitions {
+            report.progress.step(&format!(
+                "idle, three replicas, run {repetition}/{}",
+                options.repetitions
+            ));
             let replicas = start_replicas(&program, Backend::RedisNats).await?;
             let spec = IdleSpec {
                 urls: replicas.iter().map(Server::url).collect(),
@@ -107,7 +172,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
             };
             let probe = Probe::new(replicas.iter().map(|server| server.pid).collect());
             let result = idle::run(&spec, &probe, &tag("idle3")).await?;
-            eprintln!("idle3: {result:?}");
+            report.progress.println(&format!("idle3: {result:?}"));
             runs.push(result);
             for server in replicas {
                 server.stop().await;
@@ -141,12 +206,19 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
             rate: 300.0,
             warmup: options.warmup,
             duration: options.duration,
-            drain: Duration::from_secs(2),
+            drain: DRAIN,
             message_bytes: options.message_bytes,
         };
         if options.wants("slo") {
             let spec = base.clone();
-            let runs = repeat(&spec, &probe, options.repetitions, &mut tag).await?;
+            let runs = repeat(
+                &spec,
+                &probe,
+                options.repetitions,
+                &mut tag,
+                &mut report.progress,
+            )
+            .await?;
             let met = runs.iter().all(|run| passes(run, spec.offered(), 5.0));
             report.fanout.push(row(
                 "SLO: 300 msgs/s, 100% delivered",
@@ -165,7 +237,14 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
                     rate,
                     ..base.clone()
                 };
-                let runs = repeat(&spec, &probe, options.repetitions, &mut tag).await?;
+                let runs = repeat(
+                    &spec,
+                    &probe,
+                    options.repetitions,
+                    &mut tag,
+                    &mut report.progress,
+                )
+                .await?;
                 let met = runs.iter().all(|run| passes(run, spec.offered(), bound));
                 report.fanout.push(row(
                     "10,000 deliveries/s",
@@ -197,7 +276,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
                 rate: 300.0,
                 warmup: options.warmup,
                 duration: options.duration,
-                drain: Duration::from_secs(2),
+                drain: DRAIN,
                 message_bytes: options.message_bytes,
             };
             let servers_label = format!("3 ({})", backend.label());
@@ -225,6 +304,19 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<()> {
         }
     }
 
+    report.progress.finish();
+    if let Some(dir) = &options.charts
+        && !report.ladders.is_empty()
+    {
+        let ladders = Ladders {
+            started: started.clone(),
+            smoke_run: options.smoke_run(),
+            ladders: std::mem::take(&mut report.ladders),
+        };
+        for path in charts::write(dir, "chat-ladder", &Chart::Ladder(ladders))? {
+            eprintln!("Drew {}.", path.display());
+        }
+    }
     let section = render(
         options,
         &report,
@@ -258,22 +350,33 @@ async fn max_throughput(
 ) -> anyhow::Result<(String, Option<f64>)> {
     let mut tried = Vec::new();
     let mut passed = Vec::new();
-    for &rate in &options.ladder {
+    let mut steps = Vec::new();
+    for (step, &rate) in options.ladder.iter().enumerate() {
         let spec = FanoutSpec {
             rate,
-            warmup: Duration::from_secs(1),
-            duration: Duration::from_secs(5),
+            warmup: LADDER_WARMUP,
+            duration: LADDER_DURATION,
             ..base.clone()
         };
+        report
+            .progress
+            .step(&format!("ladder, {servers_label}, {rate} msgs/s"));
         let run = fanout::run(&spec, probe, &tag("ladder")).await?;
-        let ok = passes(&run, spec.offered(), 100.0);
-        eprintln!(
+        let ok = passes(&run, spec.offered(), LADDER_P99_MS);
+        report.progress.println(&format!(
             "ladder {servers_label} {rate} msgs/s: {:.0} deliveries/s, p99 {:.1} ms, missing {}, {}",
             run.deliveries_per_sec(),
             run.latency_ms(0.99),
             run.missing(),
             if ok { "ok" } else { "FAIL" }
-        );
+        ));
+        steps.push(LadderStep {
+            msgs_per_sec: rate,
+            offered_deliveries_per_sec: spec.offered(),
+            deliveries_per_sec: run.deliveries_per_sec(),
+            p99_ms: run.latency_ms(0.99),
+            passed: ok,
+        });
         tried.push(format!(
             "{rate:.0} msgs/s → {:.0} deliveries/s, p99 {:.1} ms{}",
             run.deliveries_per_sec(),
@@ -281,9 +384,20 @@ async fn max_throughput(
             if ok { "" } else { " (fails)" }
         ));
         if !ok {
+            report.progress.skip(options.ladder.len() - step - 1);
             break;
         }
         passed.push(rate);
+    }
+    report.ladders.push(Ladder {
+        servers: servers_label.to_owned(),
+        members: base.members,
+        p99_bound_ms: LADDER_P99_MS,
+        steps,
+    });
+    if passed.is_empty() {
+        // No rate to re-run.
+        report.progress.skip(options.repetitions);
     }
     let mut line = format!(
         "Ladder, 100-member room, {servers_label} (one 1 s + 5 s run per rate): {}.",
@@ -295,9 +409,16 @@ async fn max_throughput(
             rate,
             ..base.clone()
         };
-        let runs = repeat(&spec, probe, options.repetitions, tag).await?;
-        let met = runs.iter().all(|run| passes(run, spec.offered(), 100.0));
+        let runs = repeat(&spec, probe, options.repetitions, tag, &mut report.progress).await?;
+        let met = runs
+            .iter()
+            .all(|run| passes(run, spec.offered(), LADDER_P99_MS));
         if !met && !passed.is_empty() {
+            // The next lower rate is re-run: runs the plan did not have.
+            let full = spec.warmup + spec.duration + spec.drain;
+            report
+                .progress
+                .insert(std::iter::repeat_n(full, options.repetitions));
             let p99s: Vec<String> = runs
                 .iter()
                 .map(|run| format!("{:.1}", run.latency_ms(0.99)))
@@ -346,11 +467,16 @@ async fn repeat(
     probe: &Probe,
     repetitions: usize,
     tag: &mut impl FnMut(&str) -> String,
+    progress: &mut Progress,
 ) -> anyhow::Result<Vec<FanoutResult>> {
     let mut runs = Vec::new();
-    for _ in 0..repetitions {
+    for repetition in 1..=repetitions {
+        progress.step(&format!(
+            "{} × {} @ {} msgs/s, run {repetition}/{repetitions}",
+            spec.rooms, spec.members, spec.rate
+        ));
         let run = fanout::run(spec, probe, &tag("run")).await?;
-        eprintln!(
+        progress.println(&format!(
             "{} × {} @ {} msgs/s: {:.0} deliveries/s, p99 {:.2} ms, gaps {} dups {} missing {} closed {}",
             spec.rooms,
             spec.members,
@@ -361,7 +487,7 @@ async fn repeat(
             run.counts.duplicates,
             run.missing(),
             run.counts.closed
-        );
+        ));
         runs.push(run);
     }
     Ok(runs)
@@ -417,9 +543,7 @@ fn render(
     out.push_str(
         "<!-- Generated by `chatload bench`; edit the text outside the markers only. -->\n\n",
     );
-    if options.duration < crate::report::MEASUREMENT_WINDOW
-        || options.repetitions < crate::report::MEASUREMENT_RUNS
-    {
+    if options.smoke_run() {
         out.push_str(crate::report::SMOKE_RUN);
         out.push_str("\n\n");
     }
@@ -473,4 +597,39 @@ fn now_utc() -> String {
     time::OffsetDateTime::now_utc()
         .format(&format)
         .unwrap_or_else(|_| "unknown date".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(only: &[&str]) -> BenchOptions {
+        BenchOptions {
+            only: only.iter().map(|group| (*group).to_owned()).collect(),
+            write: None,
+            warmup: Duration::from_secs(2),
+            duration: Duration::from_secs(10),
+            repetitions: 3,
+            ladder: vec![1000.0, 2000.0, 4000.0],
+            idle_single: 19_000,
+            idle_multi: 50_000,
+            hold: Duration::from_secs(10),
+            message_bytes: 64,
+            command_line: "chatload bench".to_owned(),
+            charts: None,
+        }
+    }
+
+    #[test]
+    fn the_plan_has_a_run_per_repetition_and_ladder_step_in_run_order() {
+        let full = Duration::from_secs(14);
+        let step = Duration::from_secs(8);
+        // bench/run's groups: the SLO's three runs, then the ladder, then its three re-runs.
+        assert_eq!(
+            options(&["slo", "max1"]).plan(),
+            [full, full, full, step, step, step, full, full, full]
+        );
+        // Everything: idle 2 × 3, SLO 3, latency 9, one ladder and two more for three replicas.
+        assert_eq!(options(&[]).plan().len(), 6 + 3 + 9 + 3 * (3 + 3));
+    }
 }

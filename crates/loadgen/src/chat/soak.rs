@@ -10,16 +10,13 @@ use crate::soak::{Sample, SoakReport};
 use anyhow::bail;
 use tokio::sync::watch;
 
-use crate::chat::bench::passes;
+use crate::chat::bench::{DRAIN, LADDER_DURATION, LADDER_P99_MS, LADDER_WARMUP, passes};
 use crate::chat::fanout::{self, FanoutResult, FanoutSpec};
 use crate::chat::servers::{self, Backend, Probe, Server};
 
 /// Members of the soak's room, and how many of them publish.
 const MEMBERS: u32 = 100;
 const PUBLISHERS: u32 = 10;
-
-/// The p99 bound of a ladder step, as `chatload bench`'s maximum uses.
-const LADDER_P99_MS: f64 = 100.0;
 
 /// What `soak` runs and how.
 #[derive(Debug, Clone)]
@@ -33,6 +30,8 @@ pub struct SoakOptions {
     pub max_growth_kib_per_min: f64,
     pub message_bytes: usize,
     pub write: Option<PathBuf>,
+    /// Keep the RSS samples as `DIR/soak-chat-….json` and draw them beside it.
+    pub charts: Option<PathBuf>,
 }
 
 /// Runs the soak; returns whether it passed.
@@ -49,7 +48,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
         rate: 1.0,
         warmup: Duration::from_secs(1),
         duration: options.duration,
-        drain: Duration::from_secs(2),
+        drain: DRAIN,
         message_bytes: options.message_bytes,
     };
     let (rate, offered_from) = match (options.rate, options.peak_fraction) {
@@ -99,6 +98,11 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<bool> {
         crate::soak::write(path, &report)?;
         eprintln!("Updated the soak table of {}.", path.display());
     }
+    if let Some(dir) = &options.charts {
+        for path in crate::charts::soak::write(dir, &report)? {
+            eprintln!("Drew {}.", path.display());
+        }
+    }
     Ok(report.failures().is_empty())
 }
 
@@ -114,8 +118,8 @@ async fn ladder_peak(
     for (step, &rate) in ladder.iter().enumerate() {
         let spec = FanoutSpec {
             rate,
-            warmup: Duration::from_secs(1),
-            duration: Duration::from_secs(5),
+            warmup: LADDER_WARMUP,
+            duration: LADDER_DURATION,
             ..base.clone()
         };
         let run = fanout::run(&spec, probe, &format!("{tag}-ladder-{step}")).await?;
