@@ -6,8 +6,9 @@
 //! - [`run()`]: the shared command line (`serve`, `check-config`, `migrate`).
 //! - [`service`]: what a service hands the platform ([`Service`], [`Context`]).
 //! - [`server`]: binds the API and admin listeners, serves, drains.
-//! - [`http`]: the stack (request id → problem → trace → metrics → panic → timeout → body limit
-//!   → load shed → security headers), [`Problem`] and the JSON extractor.
+//! - [`http`]: the stack (request id → trace → metrics → body limit → load shed → panic →
+//!   timeout; problem, security headers and request id on the way out), [`Problem`] and the
+//!   JSON extractor.
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/info` on their own listener.
 //! - [`health`]: dependency checks, cached, behind `/readyz`; the readiness latch.
 //! - [`metrics`]: recorder, canonical names, explicit buckets.

@@ -168,15 +168,17 @@ impl HttpMetrics {
     }
 
     /// Counts a request in flight until [`InFlight::finish`], or until dropped (client gone).
+    /// `start` is when the request arrived (the caller has read the clock already).
     pub(crate) fn start(
         &self,
         route: Option<MatchedPath>,
         method: &axum::http::Method,
+        start: Instant,
     ) -> InFlight {
         self.active.increment(1.0);
         InFlight {
             metrics: self.clone(),
-            start: Instant::now(),
+            start,
             route,
             method: method_label(method),
             finished: false,
@@ -223,18 +225,24 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    fn route(&self) -> &str {
+    /// The route template, `None` when no route matched.
+    pub(crate) fn route(&self) -> Option<&MatchedPath> {
+        self.route.as_ref()
+    }
+
+    fn route_label(&self) -> &str {
         self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
     }
 
     /// Records the request's duration under its status and returns it, so the log line and the
-    /// SLO budgets use the same measurement instead of reading the clock again.
-    pub(crate) fn finish(mut self, status: axum::http::StatusCode) -> std::time::Duration {
+    /// SLO budgets use the same measurement instead of reading the clock again. The request
+    /// stops counting as in flight when `self` is dropped.
+    pub(crate) fn finish(&mut self, status: axum::http::StatusCode) -> std::time::Duration {
         self.finished = true;
         let latency = self.start.elapsed();
-        if let Some(histogram) = self
-            .metrics
-            .duration(self.route(), self.method, status.as_u16())
+        if let Some(histogram) =
+            self.metrics
+                .duration(self.route_label(), self.method, status.as_u16())
         {
             histogram.record(latency.as_secs_f64());
         }
@@ -247,7 +255,7 @@ impl Drop for InFlight {
         if !self.finished {
             metrics::counter!(
                 names::HTTP_ABORTED_REQUESTS,
-                "http_route" => self.route().to_owned(),
+                "http_route" => self.route_label().to_owned(),
                 "http_request_method" => self.method,
             )
             .increment(1);
