@@ -62,15 +62,17 @@ fn mix(mut x: u64) -> u64 {
 
 fn format_uuid(value: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = value.to_be_bytes();
     let mut text = [b'-'; 36];
-    let mut nibble = 0;
-    for (index, slot) in text.iter_mut().enumerate() {
-        if matches!(index, 8 | 13 | 18 | 23) {
-            continue;
+    let mut at = 0;
+    for (index, byte) in bytes.iter().enumerate() {
+        // Dashes after the 4th, 6th, 8th and 10th bytes: 8-4-4-4-12 hex digits.
+        if matches!(index, 4 | 6 | 8 | 10) {
+            at += 1;
         }
-        let shift = 124 - 4 * nibble;
-        *slot = HEX[((value >> shift) & 0xf) as usize];
-        nibble += 1;
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
     }
     text
 }

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 
 use super::{BatchOutcome, BatchWrite, KeyValue, ScanPage, StorageError};
 
+use crate::metrics::LabelHashing;
 use crate::metrics::names::DB_CLIENT_OPERATION_DURATION as OPERATION_DURATION;
 
 /// A [`KeyValue`] that times, bounds and counts every call to the one it wraps.
@@ -64,7 +65,7 @@ pub(crate) struct Meter {
     backend: &'static str,
     timeout: Option<Duration>,
     /// One handle per (operation, outcome), made once, so a call does no registry lookup.
-    histograms: HashMap<(&'static str, &'static str), metrics::Histogram>,
+    histograms: HashMap<(&'static str, &'static str), metrics::Histogram, LabelHashing>,
 }
 
 impl Meter {
