@@ -60,9 +60,6 @@ impl Username {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateOfBirth(Date);
 
-const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year repr:full]-[month]-[day]");
-
 impl DateOfBirth {
     /// Parses `YYYY-MM-DD` and checks it is before `today`.
     pub fn parse(raw: &str, today: Date) -> Result<DateOfBirth, ValidationError> {
@@ -75,12 +72,9 @@ impl DateOfBirth {
 
     /// Parses a date as stored; no check against today (it was checked when saved).
     pub fn parse_stored(raw: &str) -> Result<DateOfBirth, ValidationError> {
-        // `time` accepts a sign and more than four year digits; the API promises exactly YYYY.
-        let well_formed = raw.len() == 10 && raw.as_bytes()[0].is_ascii_digit();
-        match Date::parse(raw, FORMAT) {
-            Ok(date) if well_formed => Ok(DateOfBirth(date)),
-            _ => Err(ValidationError::DateFormat(raw.chars().take(40).collect())),
-        }
+        parse_iso(raw.as_bytes())
+            .map(DateOfBirth)
+            .ok_or_else(|| ValidationError::DateFormat(raw.chars().take(40).collect()))
     }
 
     /// The date.
@@ -90,8 +84,48 @@ impl DateOfBirth {
 
     /// `YYYY-MM-DD`, as stored.
     pub fn to_iso(self) -> String {
-        self.0.format(FORMAT).unwrap_or_default()
+        String::from_utf8_lossy(&self.iso_bytes()).into_owned()
     }
+
+    /// `YYYY-MM-DD` without an allocation, for the store.
+    pub fn iso_bytes(self) -> [u8; 10] {
+        let (year, month, day) = (self.0.year(), u8::from(self.0.month()), self.0.day());
+        // Only dates parsed from four digits exist, so the year is 0 to 9999.
+        let year = u16::try_from(year).unwrap_or(0);
+        let digit = |value: u16, place: u16| b'0' + (value / place % 10) as u8;
+        [
+            digit(year, 1000),
+            digit(year, 100),
+            digit(year, 10),
+            digit(year, 1),
+            b'-',
+            digit(u16::from(month), 10),
+            digit(u16::from(month), 1),
+            b'-',
+            digit(u16::from(day), 10),
+            digit(u16::from(day), 1),
+        ]
+    }
+}
+
+/// Exactly `YYYY-MM-DD` in ASCII digits, a real calendar date. By hand rather than with
+/// `time`'s format parser, which also takes a sign and more than four year digits (not what
+/// the API promises) and cost ten times as much on every `GET` and `PUT`.
+fn parse_iso(raw: &[u8]) -> Option<Date> {
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *raw else {
+        return None;
+    };
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u16, |value, digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| value * 10 + u16::from(digit - b'0'))
+        })
+    };
+    let year = number(&[y1, y2, y3, y4])?;
+    let month = Month::try_from(u8::try_from(number(&[m1, m2])?).ok()?).ok()?;
+    let day = u8::try_from(number(&[d1, d2])?).ok()?;
+    Date::from_calendar_date(i32::from(year), month, day).ok()
 }
 
 /// The birthday in `year`. A 29 February birthday falls on 28 February in non-leap years.
@@ -169,6 +203,10 @@ mod tests {
             "",
             "yesterday",
             "2021-01-05T00:00:00Z",
+            "2021-01-5 ",
+            "2021-1a-05",
+            "2021--1-05",
+            "２０２１-01-05",
         ] {
             assert!(
                 matches!(
@@ -178,6 +216,22 @@ mod tests {
                 "{bad:?} must be refused as a format error"
             );
         }
+    }
+
+    #[test]
+    fn stored_dates_read_back_as_written() {
+        for raw in [
+            "0001-01-01",
+            "0999-12-31",
+            "1990-05-17",
+            "2000-02-29",
+            "9999-12-31",
+        ] {
+            let birth = DateOfBirth::parse_stored(raw).unwrap();
+            assert_eq!(birth.to_iso(), raw);
+            assert_eq!(&birth.iso_bytes(), raw.as_bytes());
+        }
+        assert_eq!(birth("1990-05-17").date(), date!(1990 - 05 - 17));
     }
 
     #[test]

@@ -66,7 +66,7 @@ async fn put_birthday(
     let birth = DateOfBirth::parse(&body.date_of_birth, state.clock.today_utc())?;
     state
         .store
-        .put(username.as_str(), birth.to_iso().as_bytes())
+        .put(username.as_str(), &birth.iso_bytes())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
