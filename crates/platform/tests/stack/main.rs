@@ -42,6 +42,17 @@ async fn explode() -> &'static str {
     panic!("handler exploded")
 }
 
+/// What every answer carries, including those the platform gives without running the route
+/// (shed, timed out, panicked): the security headers and the request id.
+fn assert_answer_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers.contains_key("content-security-policy"));
+    assert_eq!(headers["x-request-id"].len(), 36, "{headers:?}");
+}
+
 #[tokio::test]
 async fn requests_beyond_max_concurrency_are_shed_with_503_and_retry_after() {
     let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
@@ -57,6 +68,7 @@ async fn requests_beyond_max_concurrency_are_shed_with_503_and_retry_after() {
     entered.notified().await;
     let shed = app.get("/ok").await;
     assert_eq!(shed.headers()["retry-after"], "1");
+    assert_answer_headers(&shed);
     let problem = assert_problem(shed, 503).await;
     assert_eq!(problem["type"], "urn:problem:overloaded");
     release.notify_one();
@@ -71,7 +83,9 @@ async fn requests_over_the_timeout_get_a_503_problem_not_408() {
         &[("server.request_timeout", "100ms")],
     )
     .await;
-    let problem = assert_problem(app.get("/hang").await, 503).await;
+    let timed_out = app.get("/hang").await;
+    assert_answer_headers(&timed_out);
+    let problem = assert_problem(timed_out, 503).await;
     assert_eq!(problem["type"], "urn:problem:timeout");
     let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     assert!(
@@ -89,7 +103,9 @@ async fn a_panicking_handler_answers_500_problem_and_the_server_lives_on() {
         &[],
     )
     .await;
-    let problem = assert_problem(app.get("/panic").await, 500).await;
+    let panicked = app.get("/panic").await;
+    assert_answer_headers(&panicked);
+    let problem = assert_problem(panicked, 500).await;
     assert!(
         !problem["detail"].as_str().unwrap().contains("exploded"),
         "panic messages stay in the log"
