@@ -6,7 +6,7 @@
 //! ```
 //! use platform::slo::{Slo, Sli};
 //! let slos = [
-//!     Slo::new("availability", "Requests answered without a server error.", 0.999, Sli::availability()),
+//!     Slo::new("availability", "Requests answered without a server error (not 5xx).", 0.999, Sli::availability()),
 //!     Slo::new("latency", "Requests answered within 100 ms.", 0.99, Sli::latency(0.1)),
 //! ];
 //! assert!((slos[1].error_budget() - 0.01).abs() < 1e-12);
