@@ -1,6 +1,8 @@
 //! notes' SLOs: the generated files under `deploy/` match the declaration, promtool accepts and
 //! tests the rules and the live metrics, and sign-ins are counted by outcome.
 
+use platform::testing::promtool;
+
 use crate::helpers::{PASSWORD, spawn_sqlite, unique_email};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
@@ -33,18 +35,6 @@ fn committed_files_match_the_declaration() {
         "openslo/notes.yaml",
         "cargo run -q -p notes -- slo openslo > deploy/openslo/notes.yaml",
         platform::slo::openslo::render("notes", slos),
-    );
-}
-
-fn promtool(args: &[&str], input: &[u8]) {
-    let Some(output) = platform::testing::run_tool("promtool", args, input) else {
-        return;
-    };
-    assert!(
-        output.status.success(),
-        "promtool {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
     );
 }
 
