@@ -177,6 +177,17 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// A worker's first connection, opened before it waits at `barrier` with the others. It waits
+/// even when connecting failed, or the others would wait forever; the error comes after.
+pub(crate) async fn connect_then_wait(
+    endpoint: &Endpoint,
+    barrier: &tokio::sync::Barrier,
+) -> anyhow::Result<Connection> {
+    let connected = Connection::open(endpoint).await;
+    barrier.wait().await;
+    connected
+}
+
 /// The worker's connection, reopened when there is none or the server closed it (a keep-alive
 /// that ended is replaced without counting an error); `None` when connecting failed.
 pub(crate) async fn reconnected<'a>(

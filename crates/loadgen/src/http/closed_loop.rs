@@ -13,7 +13,7 @@ use tokio::sync::{Barrier, watch};
 use tokio::task::JoinSet;
 
 use super::client::{
-    Connection, Endpoint, RECONNECT_PAUSE, reconnected, send_fixtures, send_timed,
+    Endpoint, RECONNECT_PAUSE, connect_then_wait, reconnected, send_fixtures, send_timed,
 };
 use crate::cpu::CpuMeter;
 use crate::scenario::{HttpScenario, RequestStream};
@@ -103,10 +103,7 @@ async fn worker(
     barrier: Arc<Barrier>,
     mut timeline_rx: watch::Receiver<Option<Timeline>>,
 ) -> anyhow::Result<Recording> {
-    // Wait at the barrier even when connecting failed, or the others would wait forever.
-    let connected = Connection::open(&endpoint).await;
-    barrier.wait().await;
-    let mut connection = Some(connected?);
+    let mut connection = Some(connect_then_wait(&endpoint, &barrier).await?);
     let timeline = timeline_rx
         .wait_for(Option::is_some)
         .await

@@ -11,7 +11,7 @@ use tokio::sync::{Barrier, watch};
 use tokio::task::JoinSet;
 
 use super::client::{
-    Connection, Endpoint, RECONNECT_PAUSE, reconnected, send_fixtures, send_timed,
+    Endpoint, RECONNECT_PAUSE, connect_then_wait, reconnected, send_fixtures, send_timed,
 };
 use crate::cpu::CpuMeter;
 use crate::scenario::{HttpScenario, RequestStream};
@@ -143,9 +143,7 @@ async fn rate_worker(
     next_slot: Arc<AtomicU64>,
     accept: fn(u16) -> bool,
 ) -> anyhow::Result<Recording> {
-    let connected = Connection::open(&endpoint).await;
-    barrier.wait().await;
-    let mut connection = Some(connected?);
+    let mut connection = Some(connect_then_wait(&endpoint, &barrier).await?);
     let schedule = schedule_rx
         .wait_for(Option::is_some)
         .await
