@@ -14,6 +14,7 @@ test; elsewhere it skips it.
 """
 
 import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -111,6 +112,12 @@ class Chart:
         return [d for d in yaml.safe_load_all(cls.render_text(values, namespace)) if d]
 
 
+@functools.lru_cache(maxsize=None)
+def profile_render(service, profile):
+    """The rendering of `service` with `profile`'s values, made once for every test that reads it."""
+    return Chart.render_text(profile_values(service, profile))
+
+
 def kustomize(overlay):
     kubectl = os.environ.get("KUBECTL", "/usr/lib/google-cloud-sdk/bin/kubectl.1.33")
     if not shutil.which(kubectl):
@@ -164,7 +171,7 @@ class ChartTest(unittest.TestCase):
             for profile in PROFILES:
                 with self.subTest(service=service, profile=profile), tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "render.yaml"
-                    path.write_text(Chart.render_text(profile_values(service, profile)))
+                    path.write_text(profile_render(service, profile))
                     for version in K8S_VERSIONS:
                         run = subprocess.run([validate, "--strict", "--quiet", "-k", version, str(path)],
                                              capture_output=True, text=True)
@@ -179,7 +186,7 @@ class ChartTest(unittest.TestCase):
             for profile in PROFILES:
                 with self.subTest(service=service, profile=profile), tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "render.yaml"
-                    path.write_text(Chart.render_text(profile_values(service, profile)))
+                    path.write_text(profile_render(service, profile))
                     args = [sys.executable, str(KUBERNETES / "check_manifests.py"), str(path),
                             f"{service}-{profile}", "--release"]
                     if profile == "prod":
@@ -195,8 +202,7 @@ class ChartTest(unittest.TestCase):
                 directory.mkdir()
                 for service in SERVICES:
                     for profile in (("prod",) if pinned else ("default", "review")):
-                        (directory / f"{service}-{profile}.yaml").write_text(
-                            Chart.render_text(profile_values(service, profile)))
+                        (directory / f"{service}-{profile}.yaml").write_text(profile_render(service, profile))
                 config = yaml.safe_load((DEPLOY / "checkov.yaml").read_text())
                 skips = config["skip-check"] + ([] if pinned else list(UNPINNED_CHECKOV_SKIPS))
                 run = subprocess.run([checkov, "--config-file", str(DEPLOY / "checkov.yaml"), "--skip-download",
