@@ -246,8 +246,12 @@ impl ServerProcess {
     async fn create_dynamodb_table(&self) {
         use crate::storage::dynamodb;
         let url = dynamodb::DynamoDbUrl::parse(&self.url()).expect("the private url parses");
-        let options =
-            crate::storage::ConnectOptions::from(&crate::config::StorageSettings::default());
+        // A moto that has just started imports its DynamoDB code on the first request, which
+        // on a busy machine takes longer than a service's operation timeout.
+        let options = crate::storage::ConnectOptions {
+            operation_timeout: START_LIMIT,
+            ..crate::storage::ConnectOptions::from(&crate::config::StorageSettings::default())
+        };
         let credentials =
             aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto");
         let client = dynamodb::client(&url, &options, Some(credentials)).await;
