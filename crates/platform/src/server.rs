@@ -7,6 +7,7 @@
 //! Binding happens before serving, and the bound addresses are reported, so tests ask for port 0.
 
 mod connections;
+mod head_deadline;
 mod unread_body;
 
 use std::net::SocketAddr;

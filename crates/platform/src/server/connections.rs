@@ -10,9 +10,10 @@
 //!   if any) has not arrived within [`ConnectionLimits::header_read_timeout`] of its accept is
 //!   closed and counted in `http_server_header_timeouts_total`. That covers a client that sends
 //!   nothing, one that stalls its handshake, and one that sends its head a byte at a time.
-//! - **Each later HTTP/1.1 head**: hyper's own header-read deadline, the same duration, from the
-//!   moment it starts waiting for the next head (so it also ends idle keep-alive connections);
-//!   counted in `http_server_header_timeouts_total` too.
+//! - **Each later HTTP/1.1 head**: the same deadline, from the moment the previous answer's
+//!   last byte was handed over (so it also ends idle keep-alive connections); counted in
+//!   `http_server_header_timeouts_total` too. One watchdog per connection keeps both deadlines
+//!   ([`head_deadline`]), instead of hyper's timer per request.
 //! - **HTTP/2**: at most [`ConnectionLimits::http2_max_streams`] streams at once per connection,
 //!   and a keep-alive ping whose answer must come within the same deadline. A stream's body is
 //!   bounded by `server.request_timeout`, like any request.
@@ -32,10 +33,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::head_deadline::{HeadDeadline, TrackedBody};
 use super::unread_body::{self, DrainLimits};
 use crate::config::ServerSettings;
 use crate::metrics::names::{
@@ -152,10 +154,8 @@ pub(crate) async fn serve(
 /// hyper's connection settings for both protocols.
 fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    // The head deadline is kept per connection (`head_deadline`), not by hyper per request.
+    builder.http1().header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -184,11 +184,16 @@ impl Connection {
         tls: Option<&TlsAcceptor>,
         watcher: hyper_util::server::graceful::Watcher,
     ) {
-        let deadline = tokio::time::Instant::now() + self.header_read_timeout;
+        let accepted = tokio::time::Instant::now();
+        let deadline = HeadDeadline::new(accepted, self.header_read_timeout);
         match tls {
             None => self.serve_http(stream, deadline, watcher).await,
             Some(acceptor) => {
-                let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream)).await;
+                let handshake = tokio::time::timeout_at(
+                    accepted + self.header_read_timeout,
+                    acceptor.accept(stream),
+                )
+                .await;
                 match handshake {
                     Ok(Ok(stream)) => self.serve_http(stream, deadline, watcher).await,
                     Ok(Err(error)) => {
@@ -206,7 +211,7 @@ impl Connection {
     async fn serve_http<I>(
         self,
         io: I,
-        deadline: tokio::time::Instant,
+        deadline: HeadDeadline,
         watcher: hyper_util::server::graceful::Watcher,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -219,11 +224,9 @@ impl Connection {
             drain,
             ..
         } = self;
-        // Told by every request, so the wait below ends at the first one.
-        let requested = Arc::new(Notify::new());
-        let told = requested.clone();
+        let heads = deadline.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            told.notify_one();
+            let busy = heads.head_arrived(request.version());
             request.extensions_mut().insert(ConnectInfo(peer));
             // Outside the whole stack, so every answer (a 404, a shed 503, a rate limit's 429)
             // goes out only after the body it left unread, and the stack's timing and metrics
@@ -233,7 +236,7 @@ impl Connection {
             async move {
                 let Ok(response) = answer.await;
                 unread.read_rest().await;
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, busy)))
             }
         });
         let served = watcher.watch(
@@ -241,30 +244,16 @@ impl Connection {
                 .serve_connection_with_upgrades(TokioIo::new(io), service)
                 .into_owned(),
         );
-        tokio::pin!(served);
-        let first_request = tokio::select! {
-            result = &mut served => Some(result),
-            () = requested.notified() => None,
-            () = tokio::time::sleep_until(deadline) => {
+        let result = tokio::select! {
+            result = served => result,
+            () = deadline.overdue() => {
                 // Dropping the connection closes it.
                 header_timeouts.increment(1);
                 tracing::debug!(%peer, "No request head within the header-read deadline.");
                 return;
             }
         };
-        let result = match first_request {
-            Some(result) => result,
-            None => served.await,
-        };
         if let Err(error) = result {
-            // hyper's own deadline for a later head (or a first one it started timing before
-            // ours ran out) ends the connection with a timeout error.
-            if error
-                .downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_timeout)
-            {
-                header_timeouts.increment(1);
-            }
             tracing::debug!(%peer, error = %error, "Connection ended with an error.");
         }
     }

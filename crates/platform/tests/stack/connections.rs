@@ -1,12 +1,16 @@
-//! What a hostile client can hold on a listener: connections that never finish their head are
-//! cut at `server.header_read_timeout`, and past `server.max_connections` new connections are
-//! closed at once and counted, while a normal client is served throughout.
+//! What a hostile client can hold on a listener: connections that never finish their head (the
+//! first, or a later one on a keep-alive connection) are cut at `server.header_read_timeout`,
+//! and past `server.max_connections` new connections are closed at once and counted, while a
+//! normal client is served throughout. A request that takes longer than that deadline, in its
+//! handler or in its body, is not cut by it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use platform::testing::{TestApp, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::misbehaving;
@@ -187,4 +191,155 @@ async fn an_http2_connection_that_never_sends_a_request_is_cut_at_the_deadline()
     assert!(!frames.is_empty(), "the server spoke HTTP/2 first");
     assert!(started.elapsed() >= Duration::from_secs(1), "cut early");
     assert_eq!(app.get("/ok").await.status(), 200, "still serving");
+}
+
+/// Sends one whole `GET path` on `stream` and reads the answer up to the end of its head plus
+/// `body_part`, which must come next.
+async fn request_on(stream: &mut TcpStream, path: &str, body_part: &str) -> String {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if text
+            .split_once("\r\n\r\n")
+            .is_some_and(|(_, body)| body.contains(body_part))
+        {
+            return text;
+        }
+        let n = tokio::time::timeout(CUT_WITHIN, stream.read(&mut buffer))
+            .await
+            .expect("the answer comes")
+            .unwrap();
+        assert!(n > 0, "closed before the answer: {text:?}");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// Waits until a connection that sends nothing is closed by the deadline, so at least one
+/// whole deadline has passed for every connection opened before this call.
+async fn a_deadline_passes(address: std::net::SocketAddr) {
+    let open_for = tokio::time::timeout(CUT_WITHIN, hold_slowly(address, b""))
+        .await
+        .expect("an idle connection is cut");
+    assert!(
+        open_for >= Duration::from_secs(1),
+        "cut early, after {open_for:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_second_head_on_a_keep_alive_connection_is_cut_at_the_deadline() {
+    let (release, entered) = Default::default();
+    let app = TestApp::spawn(
+        &misbehaving(release, entered),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await;
+    let before = api_metric(&app, "http_server_header_timeouts_total").await;
+    let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
+    // The deadline runs from the first answer, which the server finishes after this.
+    let started = Instant::now();
+    let first = request_on(&mut stream, "/ok", "ok").await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+
+    // The second head, a byte every 100 ms: 8 s in all, far past the deadline.
+    let mut buffer = [0u8; 512];
+    let mut sent = 0;
+    let open_for = loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => break started.elapsed(),
+                Ok(n) => panic!("an unfinished head was answered: {:?}", String::from_utf8_lossy(&buffer[..n])),
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                assert!(started.elapsed() < CUT_WITHIN, "the slow second head was never cut");
+                if sent < SLOW_HEAD.len() && stream.write_all(&SLOW_HEAD[sent..=sent]).await.is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+    };
+    assert!(
+        open_for >= Duration::from_secs(1),
+        "cut early, after {open_for:?}"
+    );
+    assert!(
+        sent < SLOW_HEAD.len(),
+        "the whole slow head went out before the cut"
+    );
+    assert!(api_metric(&app, "http_server_header_timeouts_total").await > before);
+    assert_eq!(app.get("/ok").await.status(), 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_after_the_deadline() {
+    let (release, entered) = Default::default();
+    let app = TestApp::spawn(
+        &misbehaving(release, entered),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await;
+    let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
+    request_on(&mut stream, "/ok", "ok").await;
+    let answered = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(CUT_WITHIN, stream.read_to_end(&mut rest))
+        .await
+        .expect("an idle keep-alive connection is closed")
+        .unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(answered.elapsed() >= Duration::from_secs(1), "closed early");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_slower_than_the_deadline_is_not_cut_by_it() {
+    let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let app = TestApp::spawn(
+        &misbehaving(release.clone(), entered.clone()),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await;
+    let address = api_addr(&app);
+    let held = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        request_on(&mut stream, "/hold", "released").await
+    });
+    entered.notified().await;
+    a_deadline_passes(address).await;
+    release.notify_one();
+    let answer = held.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_streaming_longer_than_the_deadline_is_not_cut_by_it() {
+    let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let app = TestApp::spawn(
+        &misbehaving(release.clone(), entered),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await;
+    let address = api_addr(&app);
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = request_on(&mut stream, "/drip", "first,").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    a_deadline_passes(address).await;
+    release.notify_one();
+    let mut rest = Vec::new();
+    let mut buffer = [0u8; 512];
+    while !String::from_utf8_lossy(&rest).contains("rest") {
+        let n = tokio::time::timeout(CUT_WITHIN, stream.read(&mut buffer))
+            .await
+            .expect("the rest of the body comes")
+            .unwrap();
+        assert!(n > 0, "cut mid-body: {:?}", String::from_utf8_lossy(&rest));
+        rest.extend_from_slice(&buffer[..n]);
+    }
+    // And the connection is still good for another request.
+    let next = request_on(&mut stream, "/ok", "ok").await;
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
 }

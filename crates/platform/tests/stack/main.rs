@@ -13,15 +13,16 @@ use platform::Service;
 use platform::testing::{TestApp, assert_problem};
 use tokio::sync::Notify;
 
-/// A service whose `/hold` waits until the test releases it, `/hang` never answers, and
-/// `/panic` panics.
+/// A service whose `/hold` waits until the test releases it, `/drip` sends the first part of
+/// its body and the rest once released, `/hang` never answers, and `/panic` panics.
 fn misbehaving(release: Arc<Notify>, entered: Arc<Notify>) -> Service {
     Service::new("stacktest", "0.0.1", 18999, move |_context| {
         let release = release.clone();
         let entered = entered.clone();
         async move {
             Ok(Router::new()
-                .route("/hold", held(release, entered))
+                .route("/hold", held(release.clone(), entered))
+                .route("/drip", dripped(release))
                 .route("/hang", get(futures::future::pending::<&'static str>))
                 .route("/panic", get(explode))
                 .route("/ok", get(|| async { "ok" })))
@@ -35,6 +36,18 @@ fn held(release: Arc<Notify>, entered: Arc<Notify>) -> MethodRouter {
         entered.notify_one();
         release.notified().await;
         "released"
+    })
+}
+
+/// `GET` whose body's first part goes out at once and the rest once `release` is notified.
+fn dripped(release: Arc<Notify>) -> MethodRouter {
+    get(move || async move {
+        let first = futures::stream::once(async { Ok::<_, std::io::Error>("first,") });
+        let rest = futures::stream::once(async move {
+            release.notified().await;
+            Ok("rest")
+        });
+        axum::body::Body::from_stream(futures::StreamExt::chain(first, rest))
     })
 }
 
