@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
+use axum::http::header::Entry;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
@@ -376,13 +377,14 @@ impl Finish {
             crate::http::problem::finalize(response, request_id.to_str().ok(), &method, &uri);
         let headers = response.headers_mut();
         headers.reserve(SECURITY_HEADERS.len() + 1);
+        // One probe each: a route's own value (an HTML page's CSP) stays.
         for (name, value) in SECURITY_HEADERS {
-            if !headers.contains_key(&name) {
-                headers.insert(name, value);
+            if let Entry::Vacant(slot) = headers.entry(name) {
+                slot.insert(value);
             }
         }
-        if !headers.contains_key(&REQUEST_ID) {
-            headers.insert(REQUEST_ID, request_id);
+        if let Entry::Vacant(slot) = headers.entry(REQUEST_ID) {
+            slot.insert(request_id);
         }
         response
     }
