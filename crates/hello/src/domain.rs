@@ -151,11 +151,35 @@ pub fn days_until_birthday(birth: DateOfBirth, today: Date) -> i64 {
 }
 
 /// The greeting `GET /hello/<username>` answers.
-pub fn greeting(username: &Username, birth: DateOfBirth, today: Date) -> String {
-    match days_until_birthday(birth, today) {
-        0 => format!("Hello, {}! Happy birthday!", username.as_str()),
-        1 => format!("Hello, {}! Your birthday is in 1 day", username.as_str()),
-        n => format!("Hello, {}! Your birthday is in {n} days", username.as_str()),
+pub fn greeting(username: &Username, birth: DateOfBirth, today: Date) -> Greeting<'_> {
+    Greeting {
+        username,
+        days: days_until_birthday(birth, today),
+    }
+}
+
+/// The greeting's text, written where it is wanted (straight into the JSON answer, escaped on
+/// the way) rather than built as a `String` first.
+#[derive(Debug, Clone, Copy)]
+pub struct Greeting<'a> {
+    username: &'a Username,
+    days: i64,
+}
+
+impl std::fmt::Display for Greeting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let username = self.username.as_str();
+        match self.days {
+            0 => write!(f, "Hello, {username}! Happy birthday!"),
+            1 => write!(f, "Hello, {username}! Your birthday is in 1 day"),
+            n => write!(f, "Hello, {username}! Your birthday is in {n} days"),
+        }
+    }
+}
+
+impl serde::Serialize for Greeting<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -289,15 +313,15 @@ mod tests {
         let alice = Username::parse("alice").unwrap();
         let today = date!(2024 - 06 - 15);
         assert_eq!(
-            greeting(&alice, birth("1990-06-15"), today),
+            greeting(&alice, birth("1990-06-15"), today).to_string(),
             "Hello, alice! Happy birthday!"
         );
         assert_eq!(
-            greeting(&alice, birth("1990-06-16"), today),
+            greeting(&alice, birth("1990-06-16"), today).to_string(),
             "Hello, alice! Your birthday is in 1 day"
         );
         assert_eq!(
-            greeting(&alice, birth("1990-06-20"), today),
+            greeting(&alice, birth("1990-06-20"), today).to_string(),
             "Hello, alice! Your birthday is in 5 days"
         );
     }

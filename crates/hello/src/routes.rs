@@ -9,6 +9,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use platform::http::json::Json;
 use platform::http::path::Path;
@@ -31,10 +32,10 @@ pub struct SaveBirthday {
 
 /// The body of `GET /hello/{username}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Greeting {
+pub struct Greeting<'a> {
     /// `Hello, <username>! Your birthday is in N day(s)` or `Hello, <username>! Happy birthday!`.
-    #[schema(example = "Hello, alice! Your birthday is in 5 days")]
-    message: String,
+    #[schema(value_type = String, example = "Hello, alice! Your birthday is in 5 days")]
+    message: domain::Greeting<'a>,
 }
 
 /// The service's routes.
@@ -85,7 +86,7 @@ async fn put_birthday(
 async fn get_birthday(
     State(state): State<AppState>,
     Path(username): Path<String>,
-) -> Result<axum::Json<Greeting>, HelloError> {
+) -> Result<Response, HelloError> {
     let username = Username::parse(&username)?;
     let stored = state
         .store
@@ -97,7 +98,8 @@ async fn get_birthday(
         .and_then(|raw| DateOfBirth::parse_stored(raw).ok())
         .ok_or_else(|| HelloError::CorruptValue(username.as_str().to_owned()))?;
     let message = domain::greeting(&username, birth, state.clock.today_utc());
-    Ok(axum::Json(Greeting { message }))
+    // Answered here: the greeting borrows the username, which ends with this function.
+    Ok(Json(Greeting { message }).into_response())
 }
 
 async fn empty_username() -> HelloError {

@@ -176,7 +176,7 @@ async fn post_message(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(body),
+        Json(body),
     )
         .into_response())
 }
@@ -207,10 +207,10 @@ async fn read_record(state: &AppState, digest: &Digest) -> Result<Record, Messag
 async fn get_message(
     State(state): State<AppState>,
     Path(digest): Path<String>,
-) -> Result<axum::Json<Message>, MessagesError> {
+) -> Result<Json<Message>, MessagesError> {
     let digest = Digest::parse(&digest)?;
     let record = read_record(&state, &digest).await?;
-    Ok(axum::Json(Message {
+    Ok(Json(Message {
         message: record.message,
     }))
 }
@@ -230,8 +230,8 @@ async fn get_message(
 async fn list_messages(
     State(state): State<AppState>,
     Query(page): Query<Page>,
-) -> Result<axum::Json<DigestList>, MessagesError> {
-    list(&state, page).await.map(axum::Json)
+) -> Result<Json<DigestList>, MessagesError> {
+    list(&state, page).await.map(Json)
 }
 
 /// The same listing under the original API's name.
@@ -249,7 +249,7 @@ async fn list_messages(
 async fn list_all_messages(
     state: State<AppState>,
     page: Query<Page>,
-) -> Result<axum::Json<DigestList>, MessagesError> {
+) -> Result<Json<DigestList>, MessagesError> {
     list_messages(state, page).await
 }
 

@@ -63,6 +63,7 @@ async fn acknowledged_birthdays_survive_kill_9(backend: Backend) {
                 DateOfBirth::parse(date, today).expect("a valid date"),
                 today,
             )
+            .to_string()
         };
         assert!(
             body["message"] == expected(before) || body["message"] == expected(after),
