@@ -26,25 +26,47 @@ const CUT_WITHIN: Duration = Duration::from_secs(15);
 async fn hold_slowly(address: std::net::SocketAddr, head: &'static [u8]) -> Duration {
     let started = Instant::now();
     let mut stream = TcpStream::connect(address).await.unwrap();
+    send_slowly(&mut stream, head, started).await;
+    started.elapsed()
+}
+
+/// Sends `head` on `stream` a byte every 100 ms (or nothing, for an empty `head`) until the
+/// server closes the connection, which must come within [`CUT_WITHIN`] of `started` and before
+/// the whole head went out. No answer may come first.
+async fn send_slowly(stream: &mut TcpStream, head: &[u8], started: Instant) {
     let mut sent = 0;
     let mut buffer = [0u8; 512];
     loop {
         tokio::select! {
             read = stream.read(&mut buffer) => match read {
-                // Closed (or reset): what the deadline does. No answer may come first.
-                Ok(0) | Err(_) => return started.elapsed(),
+                // Closed (or reset): what the deadline does.
+                Ok(0) | Err(_) => break,
                 Ok(n) => panic!("an unfinished head was answered: {:?}", String::from_utf8_lossy(&buffer[..n])),
             },
             () = tokio::time::sleep(Duration::from_millis(100)) => {
+                assert!(started.elapsed() < CUT_WITHIN, "a slow head was never cut");
                 if sent < head.len() {
                     if stream.write_all(&head[sent..=sent]).await.is_err() {
-                        return started.elapsed();
+                        break;
                     }
                     sent += 1;
                 }
             }
         }
     }
+    assert!(
+        head.is_empty() || sent < head.len(),
+        "the whole slow head went out before the cut"
+    );
+}
+
+/// The misbehaving service with a 1 s header-read deadline.
+async fn with_a_one_second_deadline(release: Arc<Notify>, entered: Arc<Notify>) -> TestApp {
+    TestApp::spawn(
+        &misbehaving(release, entered),
+        &[("server.header_read_timeout", "1s")],
+    )
+    .await
 }
 
 fn api_addr(app: &TestApp) -> std::net::SocketAddr {
@@ -170,12 +192,7 @@ async fn past_max_connections_a_new_connection_is_closed_at_once_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_connection_that_never_sends_a_request_is_cut_at_the_deadline() {
-    let (release, entered) = Default::default();
-    let app = TestApp::spawn(
-        &misbehaving(release, entered),
-        &[("server.header_read_timeout", "1s")],
-    )
-    .await;
+    let app = with_a_one_second_deadline(Default::default(), Default::default()).await;
     let started = Instant::now();
     let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
     // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then no stream.
@@ -233,43 +250,19 @@ async fn a_deadline_passes(address: std::net::SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_second_head_on_a_keep_alive_connection_is_cut_at_the_deadline() {
-    let (release, entered) = Default::default();
-    let app = TestApp::spawn(
-        &misbehaving(release, entered),
-        &[("server.header_read_timeout", "1s")],
-    )
-    .await;
+    let app = with_a_one_second_deadline(Default::default(), Default::default()).await;
     let before = api_metric(&app, "http_server_header_timeouts_total").await;
     let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
     // The deadline runs from the first answer, which the server finishes after this.
     let started = Instant::now();
     let first = request_on(&mut stream, "/ok", "ok").await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-
     // The second head, a byte every 100 ms: 8 s in all, far past the deadline.
-    let mut buffer = [0u8; 512];
-    let mut sent = 0;
-    let open_for = loop {
-        tokio::select! {
-            read = stream.read(&mut buffer) => match read {
-                Ok(0) | Err(_) => break started.elapsed(),
-                Ok(n) => panic!("an unfinished head was answered: {:?}", String::from_utf8_lossy(&buffer[..n])),
-            },
-            () = tokio::time::sleep(Duration::from_millis(100)) => {
-                assert!(started.elapsed() < CUT_WITHIN, "the slow second head was never cut");
-                if sent < SLOW_HEAD.len() && stream.write_all(&SLOW_HEAD[sent..=sent]).await.is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-    };
+    send_slowly(&mut stream, SLOW_HEAD, started).await;
+    let open_for = started.elapsed();
     assert!(
         open_for >= Duration::from_secs(1),
         "cut early, after {open_for:?}"
-    );
-    assert!(
-        sent < SLOW_HEAD.len(),
-        "the whole slow head went out before the cut"
     );
     assert!(api_metric(&app, "http_server_header_timeouts_total").await > before);
     assert_eq!(app.get("/ok").await.status(), 200, "still serving");
@@ -277,12 +270,7 @@ async fn a_slow_second_head_on_a_keep_alive_connection_is_cut_at_the_deadline() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_after_the_deadline() {
-    let (release, entered) = Default::default();
-    let app = TestApp::spawn(
-        &misbehaving(release, entered),
-        &[("server.header_read_timeout", "1s")],
-    )
-    .await;
+    let app = with_a_one_second_deadline(Default::default(), Default::default()).await;
     let mut stream = TcpStream::connect(api_addr(&app)).await.unwrap();
     // The connection is idle from the server's answer, which comes after this.
     let asked = Instant::now();
@@ -299,11 +287,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_slower_than_the_deadline_is_not_cut_by_it() {
     let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let app = TestApp::spawn(
-        &misbehaving(release.clone(), entered.clone()),
-        &[("server.header_read_timeout", "1s")],
-    )
-    .await;
+    let app = with_a_one_second_deadline(release.clone(), entered.clone()).await;
     let address = api_addr(&app);
     let held = tokio::spawn(async move {
         let mut stream = TcpStream::connect(address).await.unwrap();
@@ -319,11 +303,7 @@ async fn a_handler_slower_than_the_deadline_is_not_cut_by_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_streaming_longer_than_the_deadline_is_not_cut_by_it() {
     let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let app = TestApp::spawn(
-        &misbehaving(release.clone(), entered),
-        &[("server.header_read_timeout", "1s")],
-    )
-    .await;
+    let app = with_a_one_second_deadline(release.clone(), entered).await;
     let address = api_addr(&app);
     let mut stream = TcpStream::connect(address).await.unwrap();
     let head = request_on(&mut stream, "/drip", "first,").await;
