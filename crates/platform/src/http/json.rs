@@ -12,7 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::{BodyExt, LengthLimitError};
 use serde::de::DeserializeOwned;
 
-use crate::http::problem::Problem;
+use crate::http::problem::{Problem, body_too_large};
 
 /// `axum::Json`, answering bad bodies with problems.
 ///
@@ -40,17 +40,22 @@ where
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Problem> {
         if !is_json(request.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            )
-            .with_detail("The body must be JSON, sent with `Content-Type: application/json`."));
+            return Err(not_json());
         }
         let body = read(request.into_body()).await?;
         let axum::Json(value) = axum::Json::<T>::from_bytes(&body)?;
         Ok(Json(value))
     }
+}
+
+/// The `415` of a body that is not declared JSON.
+fn not_json() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+    )
+    .with_detail("The body must be JSON, sent with `Content-Type: application/json`.")
 }
 
 /// `application/json`, or any `application/…+json`, with or without parameters, in any case:
@@ -91,8 +96,7 @@ async fn read(body: Body) -> Result<Bytes, Problem> {
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
             while let Some(cause) = source {
                 if cause.is::<LengthLimitError>() {
-                    return Err(Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)
-                        .with_detail("The request body is larger than this server accepts."));
+                    return Err(body_too_large());
                 }
                 source = cause.source();
             }
@@ -138,12 +142,7 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 impl From<JsonRejection> for Problem {
     fn from(rejection: JsonRejection) -> Problem {
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            )
-            .with_detail("The body must be JSON, sent with `Content-Type: application/json`."),
+            JsonRejection::MissingJsonContentType(_) => not_json(),
             JsonRejection::JsonSyntaxError(error) => {
                 Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
                     .with_detail(format!("The body is not valid JSON: {}", error.body_text()))
@@ -154,10 +153,7 @@ impl From<JsonRejection> for Problem {
                 "Invalid request body",
             )
             .with_detail(error.body_text()),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)
-                    .with_detail("The request body is larger than this server accepts.")
-            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
             other => Problem::new(other.status(), "unreadable-body", "Unreadable request body")
                 .with_detail(other.body_text()),
         }

@@ -225,11 +225,16 @@ fn problem_for_bare_status(
                 "Method {method} is not allowed on `{path}`; allowed: {allowed}."
             ))
         }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            problem.with_detail("The request body is larger than this server accepts.")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
         _ => problem,
     }
+}
+
+/// The `413` of a body over `server.body_limit`, whoever noticed it: the platform layer (a
+/// declared length) or the JSON extractor (a chunked body cut at the limit).
+pub(crate) fn body_too_large() -> Problem {
+    Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .with_detail("The request body is larger than this server accepts.")
 }
 
 /// The fallback for unknown routes: a 404 problem.
